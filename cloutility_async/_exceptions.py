@@ -1,0 +1,152 @@
+"""The error tree of cloutility-async.
+
+Every error the public API raises is a ``CloutilityError``; no exception of
+httpx, aiohttp, anyio or cattrs escapes (they are kept as ``__cause__``)::
+
+    CloutilityError
+    ├── ConfigurationError        bad client options or environment
+    ├── ValidationError           bad input, refused before any request is sent
+    ├── ClientStateError          the client is used outside ``async with``
+    ├── TransportError            network failure or timeout (after retries)
+    ├── DecodeError               a 2xx body that is not the JSON we expect
+    └── APIError                  the server answered with an error status
+        ├── BadRequestError       400
+        ├── AuthenticationError   401, or a refused OAuth grant
+        ├── PermissionDeniedError 403
+        ├── NotFoundError         404
+        ├── ConflictError         409
+        ├── RateLimitError        429 (after retries)
+        └── ServerError           5xx (after retries)
+
+Each error carries ``method``, ``url``, ``status`` and the server's
+``message`` when they are known; none of them ever holds a secret.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "APIError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ClientStateError",
+    "CloutilityError",
+    "ConfigurationError",
+    "ConflictError",
+    "DecodeError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ServerError",
+    "TransportError",
+    "ValidationError",
+]
+
+
+class CloutilityError(Exception):
+    """Base of every error raised by cloutility-async."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str | None = None,
+        url: str | None = None,
+        status: int | None = None,
+        server_message: str | None = None,
+    ) -> None:
+        self.message = message
+        self.method = method
+        self.url = url
+        self.status = status
+        self.server_message = server_message
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        where = ""
+        if self.method and self.url:
+            where = f"{self.method} {self.url}"
+            if self.status is not None:
+                where += f" -> {self.status}"
+            where += ": "
+        return where + self.message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self)!r})"
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Keyword-only constructors defeat Exception's default pickling.
+        return (_rebuild, (type(self), self.message, dict(self.__dict__)))
+
+
+def _rebuild(cls: type[CloutilityError], message: str, state: dict[str, Any]) -> CloutilityError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error
+
+
+class ConfigurationError(CloutilityError, ValueError):
+    """The client's options or environment are missing or invalid."""
+
+
+class ValidationError(CloutilityError, ValueError):
+    """An argument is invalid; raised before any request is sent."""
+
+
+class ClientStateError(CloutilityError, RuntimeError):
+    """The client was used before ``async with`` entered it or after it closed."""
+
+
+class TransportError(CloutilityError):
+    """The request failed on the network (connection, protocol or timeout)."""
+
+
+class DecodeError(CloutilityError):
+    """A successful response whose body is not the JSON we expected."""
+
+
+class APIError(CloutilityError):
+    """The server answered with an error status.
+
+    ``code`` is the machine-readable code of the body when there is one
+    (``error`` of an OAuth error, ``code`` of a portal error).
+    """
+
+    def __init__(self, message: str, *, code: str | None = None, **kwargs: Any) -> None:
+        self.code = code
+        super().__init__(message, **kwargs)
+
+
+class BadRequestError(APIError):
+    """400: the server refused the request's content."""
+
+
+class AuthenticationError(APIError):
+    """401, or the OAuth endpoint refused a grant (bad credentials or client)."""
+
+    @property
+    def error(self) -> str | None:
+        """The OAuth ``error`` code (e.g. ``invalid_grant``) when the server sent one."""
+        return self.code
+
+
+class PermissionDeniedError(APIError):
+    """403: the account may not do this."""
+
+
+class NotFoundError(APIError):
+    """404: no such resource (or it is outside the caller's tree)."""
+
+
+class ConflictError(APIError):
+    """409: the request conflicts with the resource's state."""
+
+
+class RateLimitError(APIError):
+    """429: still rate limited after the configured retries."""
+
+
+class ServerError(APIError):
+    """5xx: the server failed, still after the configured retries."""

@@ -1,0 +1,394 @@
+"""The one place that sends: credentials, limits, retries and error mapping.
+
+Data flows one way: a resource call hands the ``Sender`` a method and URL,
+the ``Sender`` adds ``Origin`` and the current bearer token (only for URLs on
+the configured API's origin), waits for a slot of the shared capacity
+limiter, sends, retries what is safe to retry, and maps every failure to the
+error tree in ``_exceptions``.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import random
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, cast
+
+import anyio
+import attrs
+import httpx
+
+from ._exceptions import (
+    APIError,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    DecodeError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ServerError,
+    TransportError,
+)
+
+if TYPE_CHECKING:
+    from ._auth import Token, TokenManager
+
+__all__ = ["RetryPolicy", "Sender", "error_for_response", "same_origin"]
+
+logger = logging.getLogger("cloutility_async.http")
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+RETRY_STATUSES = frozenset({502, 503, 504})
+# Failures where the request certainly never left this process.
+NEVER_SENT = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.UnsupportedProtocol,
+)
+MAX_REDIRECTS = 5
+
+QueryParams = Mapping[str, Any] | Sequence[tuple[str, Any]]
+
+
+@attrs.frozen
+class RetryPolicy:
+    """How many times and how long to retry (exponential backoff, full jitter)."""
+
+    max_retries: int = 3
+    backoff_base: float = 0.2
+    backoff_max: float = 10.0
+    max_retry_after: float = 60.0
+
+    def backoff(self, attempt: int) -> float:
+        return random.uniform(0, min(self.backoff_max, self.backoff_base * 2**attempt))  # noqa: S311
+
+    def retry_after(self, response: httpx.Response, attempt: int) -> float:
+        """The server's ``Retry-After`` (seconds or HTTP date), capped; else backoff."""
+        value = response.headers.get("retry-after")
+        if value:
+            try:
+                seconds = float(value)
+            except ValueError:
+                parsed = email.utils.parsedate_to_datetime(value) if value else None
+                seconds = parsed.timestamp() - time.time() if parsed is not None else -1.0
+            if seconds >= 0:
+                return min(seconds, self.max_retry_after)
+        return self.backoff(attempt)
+
+
+@attrs.define
+class SenderStatistics:
+    """Counters for observing the transport (see ``Cloutility.statistics``)."""
+
+    requests: int = 0
+    retries: int = 0
+    replays_after_401: int = 0
+    in_flight: int = 0
+    peak_in_flight: int = 0
+
+
+def same_origin(url: httpx.URL, base: httpx.URL) -> bool:
+    return url.scheme == base.scheme and url.host == base.host and url.port == base.port
+
+
+def _error_body(response: httpx.Response) -> tuple[str | None, str | None]:
+    """The (message, code) of any of the portal's error body shapes, or Nones.
+
+    Shapes: OAuth ``{error, error_description}``, the portal's
+    ``{status, code, message, developerMessage}``, ASP.NET's ``{message}``,
+    a bare JSON string, and empty or HTML bodies (no message).
+    """
+    try:
+        body = json.loads(response.content) if response.content else None
+    except ValueError:
+        return None, None
+    if isinstance(body, str):
+        return body or None, None
+    if not isinstance(body, Mapping):
+        return None, None
+    message = next(
+        (
+            value
+            for key in ("error_description", "message", "developerMessage", "error")
+            if isinstance(value := body.get(key), str) and value
+        ),
+        None,
+    )
+    code = body.get("error") if isinstance(body.get("error"), str) else body.get("code")
+    return message, str(code) if code is not None else None
+
+
+_STATUS_ERRORS: dict[int, type[APIError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    429: RateLimitError,
+}
+
+
+def error_for_response(response: httpx.Response) -> APIError:
+    """Map an error response to a typed error naming method, URL and status."""
+    status = response.status_code
+    server_message, code = _error_body(response)
+    cls = _STATUS_ERRORS.get(status) or (ServerError if status >= 500 else APIError)
+    return cls(
+        server_message or response.reason_phrase or f"HTTP {status}",
+        code=code,
+        method=response.request.method,
+        url=str(response.request.url),
+        status=status,
+        server_message=server_message,
+    )
+
+
+def _redact(headers: httpx.Headers) -> dict[str, str]:
+    return {k: ("Bearer ***" if k.lower() == "authorization" else v) for k, v in headers.items()}
+
+
+class Sender:
+    """Sends requests for one client; shared by every resource proxy."""
+
+    def __init__(
+        self,
+        *,
+        transport: httpx.AsyncBaseTransport,
+        base_url: httpx.URL,
+        origin: str,
+        limiter: anyio.CapacityLimiter,
+        retry: RetryPolicy,
+        timeout: httpx.Timeout,
+        user_agent: str,
+    ) -> None:
+        self.transport = transport
+        self.base_url = base_url
+        self.limiter = limiter
+        self.retry = retry
+        self.auth: TokenManager | None = None
+        self.stats = SenderStatistics()
+        self._timeout_ext = timeout.as_dict()
+        self._base_headers = {
+            "Origin": origin,
+            "Accept": "application/json",
+            "User-Agent": user_agent,
+        }
+
+    def url(self, url: str | httpx.URL) -> httpx.URL:
+        """Resolve a path relative to ``base_url`` (absolute URLs pass through)."""
+        if isinstance(url, httpx.URL):
+            return url
+        if url.startswith(("http://", "https://")):
+            return httpx.URL(url)
+        return self.base_url.join(url)
+
+    def is_api_url(self, url: httpx.URL) -> bool:
+        return same_origin(url, self.base_url)
+
+    async def grant(self, form: Mapping[str, str], *, bearer: str | None) -> Any:
+        """POST a form to ``oauth``; a refused grant raises ``AuthenticationError``."""
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        if bearer:
+            headers["Authorization"] = f"Bearer {bearer}"
+        try:
+            response = await self.send(
+                "POST",
+                "oauth",
+                content=str(httpx.QueryParams(dict(form))).encode(),
+                headers=headers,
+                authenticated=False,
+                # A grant creates nothing: retrying it is always safe.
+                idempotent=True,
+            )
+        except BadRequestError as exc:
+            raise AuthenticationError(
+                exc.message,
+                code=exc.code,
+                method=exc.method,
+                url=exc.url,
+                status=exc.status,
+                server_message=exc.server_message,
+            ) from None
+        return self.decode_json(response)
+
+    async def request_json(self, method: str, url: str | httpx.URL, **kwargs: Any) -> Any:
+        """Send and decode a JSON body (None for an empty body)."""
+        response = await self.send(method, url, **kwargs)
+        return self.decode_json(response)
+
+    @staticmethod
+    def decode_json(response: httpx.Response) -> Any:
+        content = response.content
+        if not content:
+            return None
+        try:
+            return json.loads(content)
+        except ValueError:
+            kind = response.headers.get("content-type", "unknown content type")
+            raise DecodeError(
+                f"expected JSON, got {kind} ({len(content)} bytes)",
+                method=response.request.method,
+                url=str(response.request.url),
+                status=response.status_code,
+            ) from None
+
+    async def send(
+        self,
+        method: str,
+        url: str | httpx.URL,
+        *,
+        params: QueryParams | None = None,
+        json_body: Any = None,
+        content: bytes | None = None,
+        stream: httpx.AsyncByteStream | None = None,
+        headers: Mapping[str, str] | None = None,
+        authenticated: bool = True,
+        idempotent: bool | None = None,
+    ) -> httpx.Response:
+        """Send one request with retries; return a 2xx response or raise."""
+        method = method.upper()
+        target = self.url(url)
+        if params:
+            target = target.copy_merge_params(cast("httpx.QueryParams", params))
+        body: bytes | None = content
+        extra_headers = dict(headers) if headers else {}
+        if json_body is not None:
+            body = json.dumps(json_body, separators=(",", ":"), ensure_ascii=False).encode()
+            extra_headers.setdefault("Content-Type", "application/json; charset=utf-8")
+        safe_to_repeat = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
+        replayed_401 = False
+        redirects = 0
+        attempt = 0
+        while True:
+            on_api = self.is_api_url(target)
+            token: Token | None = None
+            if authenticated and on_api and self.auth is not None:
+                token = await self.auth.token()
+            request = self._build(method, target, body, stream, extra_headers, token, on_api)
+            try:
+                response = await self._send_once(request)
+            except httpx.TransportError as exc:
+                never_sent = isinstance(exc, NEVER_SENT)
+                if (
+                    attempt < self.retry.max_retries
+                    and (safe_to_repeat or never_sent)
+                    and stream is None
+                ):
+                    attempt += 1
+                    await self._pause(self.retry.backoff(attempt), method, target, repr(exc))
+                    continue
+                raise TransportError(
+                    f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__,
+                    method=method,
+                    url=str(target),
+                ) from exc
+            status = response.status_code
+            if status < 300:
+                return response
+            if (
+                status == 401
+                and token is not None
+                and self.auth is not None
+                and not replayed_401
+                and stream is None
+            ):
+                replayed_401 = True
+                self.stats.replays_after_401 += 1
+                await self.auth.invalidate(token)
+                continue
+            if status in (301, 302, 303, 307, 308):
+                target = self._redirect_target(response, redirects)
+                redirects += 1
+                if status == 303:
+                    method, body, stream = "GET", None, None
+                continue
+            if (
+                attempt < self.retry.max_retries
+                and stream is None
+                and (status == 429 or (status in RETRY_STATUSES and safe_to_repeat))
+            ):
+                attempt += 1
+                delay = (
+                    self.retry.retry_after(response, attempt)
+                    if status == 429
+                    else self.retry.backoff(attempt)
+                )
+                await self._pause(delay, method, target, f"HTTP {status}")
+                continue
+            raise error_for_response(response)
+
+    def _build(
+        self,
+        method: str,
+        url: httpx.URL,
+        body: bytes | None,
+        stream: httpx.AsyncByteStream | None,
+        extra_headers: dict[str, str],
+        token: Token | None,
+        on_api: bool,
+    ) -> httpx.Request:
+        headers = dict(self._base_headers)
+        headers.update(extra_headers)
+        if not on_api:
+            # Credentials never leave the configured API's origin.
+            headers.pop("Authorization", None)
+        elif token is not None:
+            headers["Authorization"] = f"Bearer {token.access_token}"
+        request = httpx.Request(method, url, headers=headers, content=body, stream=stream)
+        request.extensions["timeout"] = self._timeout_ext
+        return request
+
+    async def _send_once(self, request: httpx.Request) -> httpx.Response:
+        stats = self.stats
+        async with self.limiter:
+            stats.requests += 1
+            stats.in_flight += 1
+            if stats.in_flight > stats.peak_in_flight:
+                stats.peak_in_flight = stats.in_flight
+            started = time.perf_counter()
+            try:
+                response = await self.transport.handle_async_request(request)
+                response.request = request
+                try:
+                    await response.aread()
+                finally:
+                    await response.aclose()
+            finally:
+                stats.in_flight -= 1
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "cloutility.request: %s %s -> %d in %.1f ms headers=%s",
+                request.method,
+                request.url,
+                response.status_code,
+                (time.perf_counter() - started) * 1000,
+                _redact(request.headers),
+            )
+        return response
+
+    def _redirect_target(self, response: httpx.Response, redirects: int) -> httpx.URL:
+        location = response.headers.get("location")
+        request = response.request
+        target = request.url.join(location) if location else None
+        if target is None or redirects >= MAX_REDIRECTS or not self.is_api_url(target):
+            raise APIError(
+                "refusing to follow a redirect to another origin"
+                if target is not None and not self.is_api_url(target)
+                else "too many or invalid redirects",
+                method=request.method,
+                url=str(request.url),
+                status=response.status_code,
+            )
+        return target
+
+    async def _pause(self, delay: float, method: str, url: httpx.URL, why: str) -> None:
+        self.stats.retries += 1
+        logger.info(
+            "cloutility.retry_scheduled: %s %s after %s, waiting %.3f s", method, url, why, delay
+        )
+        await anyio.sleep(delay)
