@@ -2,25 +2,58 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+)
 from contextlib import AsyncExitStack
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import attrs
 import httpx
 import sniffio
+from anyio.abc import TaskGroup
 
 from ._auth import Credentials, Token, TokenHook, TokenManager
-from ._exceptions import ClientStateError, ConfigurationError, DecodeError
-from ._transport import RetryPolicy, Sender
+from ._concurrency import MapStream, check_concurrency
+from ._exceptions import ClientStateError, ConfigurationError, DecodeError, ValidationError
+from ._models import (
+    APIEndpoint,
+    BusinessUnit,
+    Consumer,
+    Model,
+    NodeOperatingSystem,
+    NodeType,
+    NodeWarningType,
+    SimpleBusinessUnit,
+    TimeZone,
+    User,
+)
+from ._resources._base import Ref
+from ._resources._checks import check_id, check_name
+from ._resources._routes import ref_for_url
+from ._resources.business_units import BusinessUnitRef
+from ._resources.catalog import TimeZoneRef, action_request
+from ._resources.consumers import ConsumerRef
+from ._singleflight import SingleFlight
+from ._transport import RetryPolicy, Sender, same_origin
 from ._version import __version__
 
-__all__ = ["DEFAULT_BASE_URL", "ClientStatistics", "Cloutility"]
+__all__ = ["DEFAULT_BASE_URL", "ClientStatistics", "Cloutility", "ConsumerEntry"]
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 logger = logging.getLogger("cloutility_async")
 
@@ -133,6 +166,11 @@ class Cloutility:
         self._auth: TokenManager | None = None
         self._stack: AsyncExitStack | None = None
         self._closed = False
+        self._task_group: TaskGroup | None = None
+        self._flights = SingleFlight()
+        # The first job's `completed` per (bunit, consumer), for clamping job queries.
+        self._first_job_cache: dict[tuple[int, int], dt.datetime | None] = {}
+        self._root = Ref(self, self._base_url)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> Cloutility:
@@ -198,6 +236,7 @@ class Cloutility:
             await auth.login()
             task_group = await stack.enter_async_context(anyio.create_task_group())
             task_group.start_soon(auth.run_refresher, name="cloutility-token-refresher")
+            self._task_group = task_group
             stack.callback(task_group.cancel_scope.cancel)
         except BaseException:
             self._closed = True
@@ -266,6 +305,42 @@ class Cloutility:
             )
         return self._sender
 
+    def _is_api_url(self, url: httpx.URL) -> bool:
+        return same_origin(url, self._base_url)
+
+    def _require_api_url(self, href: str | httpx.URL) -> httpx.URL:
+        """An absolute URL under ``base_url``; anything else raises before any I/O."""
+        try:
+            url = href if isinstance(href, httpx.URL) else self._base_url.join(href)
+        except (httpx.InvalidURL, TypeError):
+            raise ValidationError(f"not a valid href: {href!r}") from None
+        if not self._is_api_url(url) or not url.path.startswith(self._base_url.path):
+            raise ValidationError(f"{url} is not under the API's base URL {self._base_url}")
+        if any(part in ("..", ".") for part in url.path.split("/")):
+            raise ValidationError(f"{url} has dot segments")
+        return url
+
+    async def _get_shared(self, url: httpx.URL) -> tuple[Any, httpx.Response]:
+        """GET and decode JSON; concurrent GETs of one URL share a single request."""
+        sender = self._require_sender()
+
+        async def fetch() -> tuple[Any, httpx.Response]:
+            response = await sender.send("GET", url)
+            return sender.decode_json(response), response
+
+        return await self._flights.do(str(url), fetch)
+
+    async def _write(
+        self, method: str, url: httpx.URL, *, json_body: Any = None, params: Any = None
+    ) -> httpx.Response:
+        """Send a write; later GETs of what it changes start afresh."""
+        sender = self._require_sender()
+        self._flights.forget_prefix(str(url.copy_with(query=None)).rsplit("/", 1)[0])
+        try:
+            return await sender.send(method, url, json_body=json_body, params=params)
+        finally:
+            self._flights.forget_prefix(str(url.copy_with(query=None)).rsplit("/", 1)[0])
+
     async def _get_json(self, path: str | httpx.URL, **kwargs: Any) -> Any:
         return await self._require_sender().request_json("GET", path, **kwargs)
 
@@ -308,3 +383,137 @@ class Cloutility:
                 status=response.status_code,
             )
         return body
+
+    def bunit(self, bunit_id: int | str) -> BusinessUnitRef:
+        """A proxy for business unit ``bunit_id``; no I/O until a method is awaited."""
+        return BusinessUnitRef(self, bunit_id)
+
+    def timezone(self, timezone_id: int | str) -> TimeZoneRef:
+        """A proxy for a time zone; ``await`` it (or ``.get()``) for the model."""
+        return TimeZoneRef(self, timezone_id)
+
+    def ref(self, target: str | httpx.URL | Model) -> Any:
+        """Follow a link: an href, a model, an embedded object or embedded collection.
+
+        Returns the matching proxy (``BusinessUnitRef``, ``ConsumerRef``,
+        ``NodeRef``, ``TimeZoneRef``, ``ResourceRef`` or ``CollectionRef``).
+        An href outside ``base_url`` raises ``ValidationError`` before any I/O.
+        """
+        if isinstance(target, SimpleBusinessUnit):
+            if target.id is None:
+                raise ValidationError("this business unit has no id to follow")
+            return BusinessUnitRef(self, target.id)
+        if isinstance(target, Model):
+            href = getattr(target, "href", None)
+            if not href:
+                raise ValidationError(f"{type(target).__name__} has no href to follow")
+            target = href
+        if not isinstance(target, (str, httpx.URL)):
+            raise ValidationError(f"cannot follow {target!r}")
+        return ref_for_url(self, self._require_api_url(target))
+
+    async def me(self) -> User:
+        """The current user, with its ``business_unit`` (the caller's own)."""
+        return await self._root._get_model(User, "me")
+
+    async def bunit_tree(self, root: int | str | None = None) -> SimpleBusinessUnit:
+        """The business-unit tree of the caller (or rooted at ``root``), in one request."""
+        params = None if root is None else {"bunitId": check_id(root, "root")}
+        return await self._root._get_model(SimpleBusinessUnit, "bunits", params)
+
+    async def search_bunits(self, term: str) -> list[BusinessUnit]:
+        """Business units whose name matches ``term``."""
+        term = check_name(term, "search term")
+        return await self._root._get_list(BusinessUnit, "search/bunits", {"searchTerm": term})
+
+    async def timezones(self) -> list[TimeZone]:
+        return await self._root._get_list(TimeZone, "timezones")
+
+    async def node_operating_systems(self) -> list[NodeOperatingSystem]:
+        return await self._root._get_list(NodeOperatingSystem, "nodeoperatingsystems")
+
+    async def node_types(self) -> list[NodeType]:
+        return await self._root._get_list(NodeType, "nodetypes")
+
+    async def node_warning_types(self) -> list[NodeWarningType]:
+        """What the warnings of a report (``reports(warnings=True)``) mean."""
+        return await self._root._get_list(NodeWarningType, "nodewarningtypes")
+
+    async def invoke(self, action: APIEndpoint, **params: Any) -> Any:
+        """Invoke a hypermedia action (e.g. a TimeZone's "Calculate UTC offset")."""
+        method, url = action_request(action, params)
+        url = self._require_api_url(url)
+        if method == "GET":
+            data, _ = await self._get_shared(url)
+            return data
+        response = await self._write(method, url)
+        return self._require_sender().decode_json(response)
+
+    def map(
+        self,
+        fn: Callable[[T], Awaitable[R]],
+        items: Iterable[T] | AsyncIterable[T],
+        *,
+        concurrency: int | None = None,
+    ) -> MapStream[T, R]:
+        """Run ``fn`` over ``items`` concurrently; yield ``MapResult``s as they complete.
+
+        A failing item does not stop the others: its result carries the error.
+        At most ``concurrency`` (default ``max_concurrency``) calls run at once,
+        and every request still goes through the client's shared limiter.
+        """
+        limit = check_concurrency(concurrency, self._max_concurrency)
+        self._require_sender()
+        assert self._task_group is not None
+        return MapStream(self._task_group, fn, items, limit)
+
+    async def walk_consumers(
+        self, root: int | str | None = None, *, concurrency: int | None = None
+    ) -> AsyncIterator[ConsumerEntry]:
+        """Every consumer in the tree (one request for the tree, then each unit's list
+        concurrently), as ``ConsumerEntry(bunit, consumer, ref)``."""
+        tree = await self.bunit_tree(root)
+        units = list(_flatten(tree))
+
+        async def list_consumers(unit: SimpleBusinessUnit) -> list[Consumer]:
+            return await self.bunit(_unit_id(unit)).consumers()
+
+        async with self.map(list_consumers, units, concurrency=concurrency) as results:
+            async for result in results:
+                unit, consumers = result.item, result.unwrap()
+                for consumer in consumers:
+                    yield ConsumerEntry(
+                        bunit=unit, consumer=consumer, ref=self._consumer_ref(unit, consumer)
+                    )
+
+    def _consumer_ref(self, unit: SimpleBusinessUnit, consumer: Consumer) -> ConsumerRef:
+        if consumer.id is not None:
+            return ConsumerRef(self, _unit_id(unit), consumer.id)
+        if consumer.href:
+            ref = self.ref(consumer.href)
+            if isinstance(ref, ConsumerRef):
+                return ref
+        raise DecodeError(f"a consumer of business unit {unit.id} has neither id nor href")
+
+
+@attrs.frozen
+class ConsumerEntry:
+    """A consumer found by ``walk_consumers``: its unit, its (thin) model and a proxy."""
+
+    bunit: SimpleBusinessUnit
+    consumer: Consumer
+    ref: ConsumerRef
+
+
+def _flatten(unit: SimpleBusinessUnit) -> Iterator[SimpleBusinessUnit]:
+    stack = [unit]
+    while stack:
+        current = stack.pop()
+        yield current
+        stack.extend(reversed(current.business_units))
+
+
+def _unit_id(unit: SimpleBusinessUnit) -> int:
+    if unit.id is None:
+        raise DecodeError(f"a business unit in the tree has no id: {unit!r}")
+    return unit.id

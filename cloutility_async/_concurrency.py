@@ -1,0 +1,163 @@
+"""A bounded concurrent map that streams results and keeps per-item errors.
+
+The workers run in a task group inside the client's own task group, never in
+the caller's frame: a caller that stops iterating early (``break``) or is
+cancelled cannot strand a cancel scope across a ``yield``. Items are pulled
+lazily and results flow through a small buffer, so memory stays flat however
+many items there are.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any, Generic, TypeVar
+
+import anyio
+import attrs
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectSendStream
+
+from ._exceptions import ValidationError
+
+__all__ = ["MapResult", "MapStream", "check_concurrency"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@attrs.frozen
+class MapResult(Generic[T, R]):
+    """One item's outcome: ``value`` when it succeeded, ``error`` when it failed."""
+
+    item: T
+    value: R | None = None
+    error: Exception | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def unwrap(self) -> R:
+        """The value, or raise the item's error."""
+        if self.error is not None:
+            raise self.error
+        return self.value  # type: ignore[return-value]
+
+
+@attrs.frozen
+class _Failure:
+    error: BaseException
+
+
+class MapStream(AsyncIterator[MapResult[T, R]]):
+    """The results of ``Cloutility.map``, in completion order.
+
+    Iterate it with ``async for``. Leaving the loop early is safe: the
+    remaining work is cancelled when the stream is closed (``aclose()``, or
+    ``async with``), or at the latest when it is garbage collected.
+    """
+
+    def __init__(
+        self,
+        host: TaskGroup,
+        fn: Callable[[T], Awaitable[R]],
+        items: Iterable[T] | AsyncIterable[T],
+        concurrency: int,
+    ) -> None:
+        send, self._receive = anyio.create_memory_object_stream[Any](max(1, concurrency))
+        self._scope = anyio.CancelScope()
+        host.start_soon(_run, self._scope, fn, items, concurrency, send)
+
+    def __aiter__(self) -> MapStream[T, R]:
+        return self
+
+    async def __anext__(self) -> MapResult[T, R]:
+        try:
+            outcome = await self._receive.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            self.close()
+            raise StopAsyncIteration from None
+        if isinstance(outcome, _Failure):
+            self.close()
+            raise outcome.error
+        result: MapResult[T, R] = outcome
+        return result
+
+    def close(self) -> None:
+        """Stop the remaining work now (safe to call more than once)."""
+        self._scope.cancel()
+        self._receive.close()
+
+    async def aclose(self) -> None:
+        self.close()
+
+    async def __aenter__(self) -> MapStream[T, R]:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        # An abandoned stream must not keep its workers waiting forever.
+        if getattr(self, "_receive", None) is not None:
+            self.close()
+
+
+async def _run(
+    scope: anyio.CancelScope,
+    fn: Callable[[T], Awaitable[R]],
+    items: Iterable[T] | AsyncIterable[T],
+    concurrency: int,
+    send: MemoryObjectSendStream[Any],
+) -> None:
+    slots = anyio.Semaphore(concurrency)
+
+    async def work(item: T) -> None:
+        try:
+            result: MapResult[T, R] = MapResult(item, value=await fn(item))
+        except Exception as exc:
+            result = MapResult(item, error=exc)
+        finally:
+            slots.release()
+        try:
+            await send.send(result)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            scope.cancel()  # nobody listens any more
+
+    async def start(workers: TaskGroup, item: T) -> None:
+        await slots.acquire()
+        workers.start_soon(work, item)
+
+    with scope:
+        async with send:
+            try:
+                async with anyio.create_task_group() as workers:
+                    if isinstance(items, AsyncIterable):
+                        try:
+                            async for item in items:
+                                await start(workers, item)
+                        finally:
+                            if inspect.isasyncgen(items):
+                                with anyio.CancelScope(shield=True):
+                                    await items.aclose()
+                    else:
+                        for item in items:
+                            await start(workers, item)
+            except Exception as exc:  # the item source failed
+                error: BaseException = exc
+                inner = getattr(exc, "exceptions", None)  # an ExceptionGroup of one
+                if isinstance(inner, tuple) and len(inner) == 1:
+                    error = inner[0]
+                with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+                    await send.send(_Failure(error))
+
+
+def check_concurrency(value: Any, default: int) -> int:
+    """``value`` if it is a positive int, ``default`` if None; else ValidationError."""
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValidationError(f"concurrency must be a positive int, got {value!r}")
+    return value

@@ -1,0 +1,44 @@
+"""The base every resource model shares: the raw JSON and its unknown keys."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+import attrs
+
+__all__ = ["EMPTY_MAPPING", "Model"]
+
+#: Shared, read-only default for ``raw`` and ``extra`` of hand-built models.
+EMPTY_MAPPING: Mapping[str, Any] = MappingProxyType({})
+
+
+@attrs.frozen(kw_only=True, repr=False)
+class Model:
+    """Base of all resource models: frozen, slotted, keyword-only, every field optional.
+
+    ``raw`` is the exact JSON object the model was structured from (empty for a
+    model built by hand) and ``extra`` the keys of ``raw`` that no field maps.
+    Neither takes part in equality, hashing or the repr; the converter's
+    ``to_payload`` starts from ``raw`` so that writes never lose data.
+    ``dotnet_type`` is the server's ``$type`` annotation, when it sends one.
+
+    The repr lists only the fields that are set (not None, not empty), and
+    never secrets, ``raw`` or ``extra``.
+    """
+
+    dotnet_type: str | None = attrs.field(default=None, repr=False)
+    raw: Mapping[str, Any] = attrs.field(default=EMPTY_MAPPING, eq=False, repr=False, hash=False)
+    extra: Mapping[str, Any] = attrs.field(default=EMPTY_MAPPING, eq=False, repr=False, hash=False)
+
+    def __repr__(self) -> str:
+        parts = []
+        for field in attrs.fields(type(self)):
+            if not field.repr:
+                continue
+            value = getattr(self, field.name)
+            if value is None or value == ():
+                continue
+            parts.append(f"{field.name}={value!r}")
+        return f"{type(self).__name__}({', '.join(parts)})"

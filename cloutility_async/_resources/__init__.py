@@ -1,0 +1,17 @@
+"""Resource proxies: cheap handles whose methods send requests and return models."""
+
+from ._base import CollectionRef, Ref, ResourceRef
+from .business_units import BusinessUnitRef
+from .catalog import TimeZoneRef
+from .consumers import ConsumerRef
+from .nodes import NodeRef
+
+__all__ = [
+    "BusinessUnitRef",
+    "CollectionRef",
+    "ConsumerRef",
+    "NodeRef",
+    "Ref",
+    "ResourceRef",
+    "TimeZoneRef",
+]

@@ -1,0 +1,103 @@
+"""Input checks that run before any request is sent, each raising ValidationError."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from .._exceptions import ValidationError
+
+__all__ = ["check_id", "check_name", "check_node_name", "iso_utc", "maybe_iso_utc"]
+
+_DIGITS = re.compile(r"[1-9][0-9]{0,18}")
+# IBM Storage Protect node names: 1-64 characters of letters, digits and _ - . + &
+_NODE_NAME = re.compile(r"[A-Za-z0-9_\-.+&]{1,64}")
+
+
+def check_id(value: Any, what: str = "id") -> int:
+    """A positive integer id (an int, or a string of digits such as ``"22"``)."""
+    if isinstance(value, bool):
+        raise ValidationError(f"{what} must be a positive integer, got {value!r}")
+    if isinstance(value, int):
+        if value > 0:
+            return value
+    elif isinstance(value, str) and _DIGITS.fullmatch(value):
+        return int(value)
+    raise ValidationError(f"{what} must be a positive integer, got {value!r}")
+
+
+def check_name(value: Any, what: str = "name") -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(f"{what} must be a non-empty string, got {value!r}")
+    return value
+
+
+def check_node_name(value: Any) -> str:
+    """A node name valid under IBM Storage Protect's naming rules."""
+    if not isinstance(value, str) or not _NODE_NAME.fullmatch(value):
+        raise ValidationError(
+            "tsm_name must be 1-64 characters of letters, digits and _ - . + & "
+            f"(IBM Storage Protect naming rules), got {value!r}"
+        )
+    return value
+
+
+def iso_utc(value: Any, what: str = "date") -> str:
+    """ISO 8601 in UTC with a ``Z``; naive datetimes are taken as UTC, dates as midnight UTC."""
+    if isinstance(value, dt.datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+    elif isinstance(value, dt.date):
+        moment = dt.datetime(value.year, value.month, value.day, tzinfo=dt.timezone.utc)
+    else:
+        raise ValidationError(f"{what} must be a datetime or a date, got {value!r}")
+    moment = moment.astimezone(dt.timezone.utc)
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    if moment.microsecond:
+        text += f".{moment.microsecond:06d}".rstrip("0")
+    return text + "Z"
+
+
+def maybe_iso_utc(value: Any, what: str) -> str | None:
+    return None if value is None else iso_utc(value, what)
+
+
+def as_utc(value: dt.datetime | dt.date) -> dt.datetime:
+    """The aware UTC datetime of a datetime (naive = UTC) or date (midnight UTC)."""
+    if isinstance(value, dt.datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+        return moment.astimezone(dt.timezone.utc)
+    return dt.datetime(value.year, value.month, value.day, tzinfo=dt.timezone.utc)
+
+
+def invoice_date(value: Any) -> str:
+    """The ``YYYY-MM-DD`` of an invoice or billing date."""
+    if isinstance(value, dt.datetime):
+        return as_utc(value).date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        try:
+            dt.date.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            return value
+    raise ValidationError(f"the invoice date must be a date or 'YYYY-MM-DD', got {value!r}")
+
+
+def by_id(value: Any, what: str) -> dict[str, int]:
+    """A related object as the server binds it, ``{"id": n}``, from a model or an id."""
+    if isinstance(value, (int, str)):
+        return {"id": check_id(value, what)}
+    model_id = getattr(value, "id", None)
+    if model_id is None:
+        raise ValidationError(f"{what} must be a model with an id, or an id; got {value!r}")
+    return {"id": check_id(model_id, what)}
+
+
+def bool_param(value: Any, what: str = "flag") -> str:
+    """A query-string boolean (``true``/``false``); only real bools are accepted."""
+    if not isinstance(value, bool):
+        raise ValidationError(f"{what} must be True or False, got {value!r}")
+    return "true" if value else "false"

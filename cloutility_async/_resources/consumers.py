@@ -1,0 +1,176 @@
+"""Consumption units ("consumers"): audit log, reports, jobs, and their node."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator, Generator, Iterable
+from typing import TYPE_CHECKING, Any
+
+from .._exceptions import NotFoundError, ValidationError
+from .._models import AuditLogEntry, AuditLogType, Consumer, Job, NodeReport
+from ._base import Ref, payload
+from ._checks import as_utc, bool_param, check_id, iso_utc, maybe_iso_utc
+from .nodes import NodeRef
+
+if TYPE_CHECKING:
+    from .._client import Cloutility
+
+__all__ = ["ConsumerRef"]
+
+AUDIT_PAGE_SIZE = 100
+_ALL_AUDIT_TYPES = tuple(AuditLogType)
+
+
+class ConsumerRef(Ref):
+    """A consumption unit (``/bunits/{b}/consumers/{c}``); no I/O until awaited."""
+
+    __slots__ = ("bunit_id", "id")
+
+    def __init__(self, api: Cloutility, bunit_id: int | str, consumer_id: int | str) -> None:
+        self.bunit_id = check_id(bunit_id, "bunit_id")
+        self.id = check_id(consumer_id, "consumer_id")
+        super().__init__(api, api.base_url.join(f"bunits/{self.bunit_id}/consumers/{self.id}"))
+
+    def __await__(self) -> Generator[Any, None, Consumer]:
+        return self.get().__await__()
+
+    @property
+    def node(self) -> NodeRef:
+        """The consumer's backup node (one to one); no I/O."""
+        return NodeRef(self._api, self.bunit_id, self.id)
+
+    async def get(self) -> Consumer:
+        """The full consumption unit."""
+        return await self._get_model(Consumer)
+
+    async def update(self, consumer: Consumer) -> Consumer:
+        """PUT every field the server sent (unknown ones too), with the caller's changes."""
+        return await self._send_model("PUT", Consumer, body=payload(consumer, Consumer))
+
+    async def delete(
+        self, *, delete_associations: bool = False, comment: str | None = None
+    ) -> None:
+        params: dict[str, Any] = {
+            "deleteAssociations": bool_param(delete_associations, "delete_associations")
+        }
+        if comment is not None:
+            params["deletionComment"] = comment
+        await self._send("DELETE", params=params)
+
+    async def audit_log(
+        self,
+        *,
+        types: Iterable[AuditLogType | int] | None = None,
+        start: dt.datetime | dt.date | None = None,
+        end: dt.datetime | dt.date | None = None,
+        newest_first: bool = True,
+        include_descendants: bool = False,
+        page_size: int = AUDIT_PAGE_SIZE,
+    ) -> AsyncIterator[AuditLogEntry]:
+        """Every matching audit-log entry, fetched page by page (``limit``/``offset``)."""
+        chosen = tuple(_ALL_AUDIT_TYPES if types is None else types)
+        for value in chosen:
+            if isinstance(value, bool) or value not in _ALL_AUDIT_TYPES:
+                raise ValidationError(f"unknown audit log type {value!r}")
+        if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
+            raise ValidationError(f"page_size must be a positive int, got {page_size!r}")
+        base: list[tuple[str, Any]] = [
+            ("includeDescendants", bool_param(include_descendants, "include_descendants")),
+            ("orderDesc", bool_param(newest_first, "newest_first")),
+        ]
+        if start is not None:
+            base.append(("startTime", iso_utc(start, "start")))
+        if end is not None:
+            base.append(("endTime", iso_utc(end, "end")))
+        base += [("types", int(value)) for value in chosen]
+        return self._audit_pages(base, page_size)
+
+    async def _audit_pages(
+        self, base: list[tuple[str, Any]], page_size: int
+    ) -> AsyncIterator[AuditLogEntry]:
+        offset = 0
+        while True:
+            params = [("limit", page_size), ("offset", offset), *base]
+            page = await self._get_collection(AuditLogEntry, "auditlogs", params)
+            for entry in page.items:
+                yield entry
+            offset += len(page.items)
+            if len(page.items) < page_size or (page.total is not None and offset >= page.total):
+                return
+
+    async def reports(
+        self,
+        *,
+        start: dt.datetime | dt.date | None = None,
+        end: dt.datetime | dt.date | None = None,
+        status: bool | None = None,
+        warnings: bool | None = None,
+    ) -> list[NodeReport]:
+        """Usage reports over an interval; ``status``/``warnings`` add those details."""
+        params: dict[str, Any] = {}
+        if (value := maybe_iso_utc(start, "start")) is not None:
+            params["startDate"] = value
+        if (value := maybe_iso_utc(end, "end")) is not None:
+            params["endDate"] = value
+        if status is not None:
+            params["status"] = bool_param(status, "status")
+        if warnings is not None:
+            params["warnings"] = bool_param(warnings, "warnings")
+        return await self._get_list(NodeReport, "reports", params)
+
+    async def latest_report(self, user_id: int | None = None) -> NodeReport:
+        """The newest report, customised for ``user_id`` when given."""
+        params = None if user_id is None else {"userId": check_id(user_id, "user_id")}
+        return await self._get_model(NodeReport, "reports/latest", params)
+
+    async def first_job(self) -> Job:
+        """The first job. Only its ``completed`` is meaningful (the reference warns)."""
+        return await self._get_model(Job, "jobs/first")
+
+    async def jobs(
+        self,
+        start: dt.datetime | dt.date | None = None,
+        end: dt.datetime | dt.date | None = None,
+    ) -> list[Job]:
+        """Jobs in an interval; without ``start``, the last 24 hours as the server does.
+
+        The server rejects a ``startTime`` before the first job's ``completed``;
+        this looks that up once per consumer and clamps ``start`` to it.
+        """
+        start_at = None if start is None else as_utc(_date(start, "start"))
+        end_at = None if end is None else as_utc(_date(end, "end"))
+        if start_at is None and end_at is None:
+            return await self._get_list(Job, "jobs")
+        if start_at is None:
+            start_at = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=24)
+        first = await self._first_completed()
+        if first is None:
+            return []  # no job ever ran
+        if start_at < first:
+            start_at = first
+        params = {"startTime": iso_utc(start_at)}
+        if end_at is not None:
+            if end_at < start_at:
+                return []
+            params["endTime"] = iso_utc(end_at)
+        return await self._get_list(Job, "jobs", params)
+
+    async def _first_completed(self) -> dt.datetime | None:
+        cache = self._api._first_job_cache
+        key = (self.bunit_id, self.id)
+        if key in cache:
+            return cache[key]
+        try:
+            job = await self.first_job()
+        except NotFoundError:
+            completed = None
+        else:
+            completed = None if job.completed is None else as_utc(job.completed)
+        cache[key] = completed
+        return completed
+
+
+def _date(value: Any, what: str) -> dt.datetime | dt.date:
+    if not isinstance(value, dt.date):
+        raise ValidationError(f"{what} must be a datetime or a date, got {value!r}")
+    return value

@@ -1,0 +1,86 @@
+"""One request in flight per key: concurrent callers share its outcome.
+
+The first caller (the leader) runs the call in its own task, so nothing
+runs in the background. Other callers wait for it and get the same result
+or the same error. A leader that is cancelled hands over: one waiter becomes
+the new leader and calls again, so cancelling one caller never cancels the
+others. Outcomes are not kept once the call is done: a failure is never
+cached, and ``forget`` lets a write make later callers start afresh.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Any, TypeVar
+
+import anyio
+
+__all__ = ["SingleFlight"]
+
+T = TypeVar("T")
+
+
+class _Flight:
+    __slots__ = ("abandoned", "done", "error", "result")
+
+    def __init__(self) -> None:
+        self.done: anyio.Event | None = None
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.abandoned = False
+
+
+class SingleFlight:
+    """Deduplicates concurrent calls by key."""
+
+    def __init__(self) -> None:
+        self._flights: dict[Hashable, _Flight] = {}
+        self.shared = 0  # calls that joined a flight instead of sending
+
+    def __len__(self) -> int:
+        return len(self._flights)
+
+    def forget(self, key: Hashable) -> None:
+        """Later callers of ``key`` start a new call (waiters of the old one keep it)."""
+        self._flights.pop(key, None)
+
+    def forget_prefix(self, prefix: str) -> None:
+        """``forget`` every key (a URL) that starts with ``prefix``."""
+        for key in [k for k in self._flights if isinstance(k, str) and k.startswith(prefix)]:
+            del self._flights[key]
+
+    async def do(self, key: Hashable, call: Callable[[], Awaitable[T]]) -> T:
+        while True:
+            flight = self._flights.get(key)
+            if flight is None:
+                return await self._lead(key, call)
+            if flight.done is None:
+                flight.done = anyio.Event()
+            self.shared += 1
+            await flight.done.wait()
+            if flight.abandoned:
+                continue  # the leader was cancelled: try again, maybe as the leader
+            if flight.error is not None:
+                raise flight.error
+            result: T = flight.result
+            return result
+
+    async def _lead(self, key: Hashable, call: Callable[[], Awaitable[T]]) -> T:
+        flight = _Flight()
+        self._flights[key] = flight
+        try:
+            result = await call()
+        except anyio.get_cancelled_exc_class():
+            flight.abandoned = True
+            raise
+        except BaseException as exc:
+            flight.error = exc
+            raise
+        else:
+            flight.result = result
+            return result
+        finally:
+            if self._flights.get(key) is flight:
+                del self._flights[key]
+            if flight.done is not None:
+                flight.done.set()
