@@ -565,7 +565,7 @@ class _ModelHooks:
                     return None
                 if by_number and type(data) is int:
                     # .NET enums (ErrorStatus, JobSeverity) may come as bare numbers.
-                    return origin(id=data)
+                    return cast(Any, origin)(id=data)
                 if not isinstance(data, Mapping):
                     raise _BadValue(f"expected a JSON object, got {_describe(data)}")
             fn = built or build()
