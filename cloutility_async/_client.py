@@ -498,11 +498,34 @@ class Cloutility:
 
 @attrs.frozen
 class ConsumerEntry:
-    """A consumer found by ``walk_consumers``: its unit, its (thin) model and a proxy."""
+    """A consumer found by ``walk_consumers``: its unit, its (thin) model and a proxy.
+
+    It reads like the consumer itself (``entry.id``, ``entry.name``, any
+    ``Consumer`` field); ``entry.bunit`` is its business unit and
+    ``entry.ref`` the proxy to fetch more (``await entry.ref.node.get()``).
+    """
 
     bunit: SimpleBusinessUnit
     consumer: Consumer
     ref: ConsumerRef
+
+    @property
+    def id(self) -> int:
+        return self.ref.id
+
+    @property
+    def bunit_id(self) -> int:
+        return self.ref.bunit_id
+
+    @property
+    def name(self) -> str | None:
+        return self.consumer.name
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for names the entry itself lacks: the consumer's fields.
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.consumer, name)
 
 
 def _flatten(unit: SimpleBusinessUnit) -> Iterator[SimpleBusinessUnit]:

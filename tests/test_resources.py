@@ -451,3 +451,18 @@ async def test_walk_consumers_raises_when_a_unit_cannot_be_listed() -> None:
         with pytest.raises(Exception, match="denied"):
             async for _ in api.walk_consumers():
                 pass
+
+
+async def test_walked_consumers_read_like_consumers() -> None:
+    """A walked entry exposes the consumer's fields as well as its unit and proxy."""
+    portal = FakePortal()
+    portal.route("GET", "bunits", json={"id": 22, "name": "Root", "businessUnits": []})
+    portal.route(
+        "GET", "bunits/22/consumers", json={"items": [{"id": 7, "name": "ws7", "note": "n"}]}
+    )
+    async with portal.client() as api:
+        (entry,) = [e async for e in api.walk_consumers()]
+    assert (entry.id, entry.name, entry.note, entry.bunit_id) == (7, "ws7", "n", 22)
+    assert entry.bunit.name == "Root"
+    with pytest.raises(AttributeError):
+        _ = entry.no_such_field
