@@ -1,0 +1,146 @@
+"""The :class:`Simulator`: world + auth + faults + stats behind one ASGI app."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime
+
+from ._app import SimulatorApp
+from ._auth import DEMO_CLIENT_ID, AuthState, ClientRegistration, Session, Token
+from ._faults import Faults
+from ._stats import SimulatorStats
+from ._world import World
+
+__all__ = ["DEMO_CLIENT_ID", "Simulator"]
+
+ClientSpec = ClientRegistration | tuple[str, str] | tuple[str, str, bool]
+
+
+class Simulator:
+    """An in-memory Cloutility portal served as an ASGI app (``sim.app``).
+
+    Use it in-process with ``httpx.ASGITransport(app=sim.app)`` (any base URL works:
+    every ``href`` is built from the request's scheme and ``Host`` header), or on a
+    loopback socket with :meth:`serve_in_thread`.  The API lives under ``/v1/``.
+    """
+
+    def __init__(
+        self,
+        *,
+        consumers: int = 40,
+        seed: int = 0,
+        client_id: str = DEMO_CLIENT_ID,
+        origin: str = "https://sim.example",
+        username: str = "demo",
+        password: str = "demo-password",  # noqa: S107 - the simulator's own demo login
+        allow_refresh: bool = True,
+        token_lifetime: float = 299.0,
+        latency_ms: float = 0.0,
+        clients: Mapping[str, str] | Iterable[ClientSpec] | None = None,
+        now: datetime | None = None,
+        faults: Faults | None = None,
+    ) -> None:
+        self.world = World(consumers=consumers, seed=seed, now=now, username=username)
+        self.auth = AuthState(username=username, password=password, token_lifetime=token_lifetime)
+        self.faults = faults if faults is not None else Faults(latency_ms=latency_ms, seed=seed)
+        self.stats = SimulatorStats()
+        self._client_id = client_id
+        self._username = username
+        self._password = password
+        self.register_client(client_id, origin, allow_refresh=allow_refresh)
+        if isinstance(clients, Mapping):
+            for cid, corigin in clients.items():
+                self.register_client(cid, corigin)
+        elif clients is not None:
+            for spec in clients:
+                if isinstance(spec, ClientRegistration):
+                    self.auth.register(spec)
+                else:
+                    self.register_client(*spec)
+        self.app = SimulatorApp(self.world, self.auth, self.faults, self.stats)
+
+    # -- credentials ----------------------------------------------------------------------
+
+    @property
+    def client_id(self) -> str:
+        """The default client ID (a fixed demo GUID unless given)."""
+        return self._client_id
+
+    @property
+    def origin(self) -> str:
+        """The origin registered for the default client ID."""
+        return self.auth.clients[self._client_id].origin
+
+    @property
+    def username(self) -> str:
+        return self._username
+
+    @property
+    def password(self) -> str:
+        return self._password
+
+    @property
+    def clients(self) -> dict[str, ClientRegistration]:
+        """Registered client IDs (mutable: e.g. flip ``allow_refresh`` at run time)."""
+        return self.auth.clients
+
+    @property
+    def token_lifetime(self) -> float:
+        """Lifetime of newly issued access tokens, in seconds (may be fractional)."""
+        return self.auth.token_lifetime
+
+    @token_lifetime.setter
+    def token_lifetime(self, value: float) -> None:
+        self.auth.token_lifetime = value
+
+    def register_client(
+        self,
+        client_id: str,
+        origin: str,
+        allow_refresh: bool = True,
+        *,
+        bunit_id: int | None = None,
+    ) -> ClientRegistration:
+        """Add a client ID; ``bunit_id`` binds it to that business unit's tree."""
+        if bunit_id is not None and bunit_id not in self.world.bunits:
+            raise ValueError(f"unknown business unit {bunit_id}")
+        return self.auth.register(
+            ClientRegistration(client_id, origin, allow_refresh=allow_refresh, bunit_id=bunit_id)
+        )
+
+    # -- tokens ------------------------------------------------------------------------------
+
+    def issue_token(self, client_id: str | None = None) -> str:
+        """An access token minted directly (no HTTP, not counted in ``stats.grants``)."""
+        client = self.auth.clients[client_id or self._client_id]
+        session = Session(secrets.token_urlsafe(32), client.client_id, self._username)
+        self.auth.sessions[session.refresh_token] = session
+        token: Token = self.auth.issue(client, session)
+        return token.value
+
+    def revoke_tokens(self, *, refresh_tokens: bool = False) -> None:
+        """Early revocation: every access token issued so far answers 401 from now on.
+
+        With ``refresh_tokens=True`` the login sessions die too, so refreshing fails
+        (``invalid_grant``) and clients must log in with the password again.
+        """
+        self.auth.revoke_tokens(refresh_tokens=refresh_tokens)
+
+    def expire_tokens(self) -> None:
+        """Every access token issued so far is expired from now on (refresh still works)."""
+        self.auth.expire_tokens()
+
+    # -- serving -----------------------------------------------------------------------------
+
+    @contextmanager
+    def serve_in_thread(self, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+        """Serve on a real socket (uvicorn in a daemon thread); yields the ``/v1/`` base URL."""
+        from ._server import serve_in_thread
+
+        with serve_in_thread(self.app, host=host, port=port) as base_url:
+            yield base_url
+
+    def __repr__(self) -> str:
+        return f"Simulator(client_id={self._client_id!r}, origin={self.origin!r}, {self.world!r})"
