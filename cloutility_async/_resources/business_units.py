@@ -7,23 +7,19 @@ from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 from .._converter import format_datetime, format_timespan, to_payload
-from .._exceptions import ValidationError
 from .._models import (
     BackupServer,
-    BillingData,
     BusinessUnit,
     ClientOptionSet,
     Consumer,
-    Contract,
     Domain,
-    Invoice,
-    InvoiceFile,
     Model,
     TimeZone,
     User,
 )
-from ._base import Ref, payload
-from ._checks import by_id, check_id, check_name, invoice_date
+from ._base import payload
+from ._checks import by_id, check_id, check_name
+from .billing import BillingMixin
 from .consumers import ConsumerRef
 
 if TYPE_CHECKING:
@@ -37,8 +33,12 @@ def camel(name: str) -> str:
     return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
-class BusinessUnitRef(Ref):
-    """A business unit (``/bunits/{id}``); no I/O until a method is awaited."""
+class BusinessUnitRef(BillingMixin):
+    """A business unit (``/bunits/{id}``); no I/O until a method is awaited.
+
+    Its billing calls (contract, invoices, invoice files, billing data) come
+    from ``BillingMixin``.
+    """
 
     __slots__ = ("id",)
 
@@ -108,35 +108,6 @@ class BusinessUnitRef(Ref):
     async def client_option_sets(self) -> list[ClientOptionSet]:
         """Client option sets of the default server, for node creation."""
         return await self._get_list(ClientOptionSet, "defaultserver/clientoptionsets")
-
-    async def contract(self) -> Contract:
-        return await self._get_model(Contract, "contract")
-
-    async def invoices(self) -> list[Invoice]:
-        return await self._get_list(Invoice, "invoices")
-
-    async def invoice(self, date: dt.date | str) -> Invoice:
-        """The invoice of one date (``YYYY-MM-DD``, as in ``Invoice.href``)."""
-        return await self._get_model(Invoice, f"invoices/{invoice_date(date)}")
-
-    async def invoice_files(self) -> list[InvoiceFile]:
-        return await self._get_list(InvoiceFile, "invoicefiles")
-
-    async def billing(self, *, include_next: int | None = None) -> list[BillingData]:
-        """Billing data of this (reseller) business unit."""
-        params: dict[str, Any] = {}
-        if include_next is not None:
-            if (
-                not isinstance(include_next, int)
-                or isinstance(include_next, bool)
-                or include_next < 0
-            ):
-                raise ValidationError(f"include_next must be an int >= 0, got {include_next!r}")
-            params["includeNext"] = include_next
-        return await self._get_list(BillingData, "billing", params)
-
-    async def billing_for(self, date: dt.date | str) -> BillingData:
-        return await self._get_model(BillingData, f"billing/{invoice_date(date)}")
 
 
 def _fields(fields: dict[str, Any]) -> dict[str, Any]:

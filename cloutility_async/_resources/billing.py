@@ -1,0 +1,378 @@
+"""Billing of a business unit: contract, invoices, invoice files and billing data.
+
+``BillingMixin`` holds the billing calls of ``BusinessUnitRef``. Besides the
+JSON routes it offers the ``text/csv`` variants the portal serves for
+invoices and billing data (rows as dicts), downloads of uploaded invoice
+files, and uploads as ``multipart/form-data``, streamed from disk in chunks
+so a large file is never held in memory. An upload is a create: it is sent
+once and never retried.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import os
+import re
+import secrets
+import stat
+from collections.abc import AsyncIterable, AsyncIterator
+from pathlib import Path
+from typing import Any, TypeAlias
+
+import anyio
+import httpx
+
+from .._exceptions import DecodeError, ValidationError
+from .._models import BillingData, Contract, Invoice, InvoiceFile
+from ._base import Ref, _structure
+from ._checks import bool_param, check_id, invoice_date
+
+__all__ = ["BillingMixin", "InvoiceFileSource", "parse_csv"]
+
+#: What ``upload_invoice_file`` accepts: a path (``str`` or path-like), the
+#: file's bytes, or an async iterable of byte chunks (sent chunked).
+InvoiceFileSource: TypeAlias = (
+    str | os.PathLike[str] | bytes | bytearray | memoryview | AsyncIterable[bytes]
+)
+
+CHUNK_SIZE = 64 * 1024
+_CSV_TYPES = ("text/csv", "application/csv", "text/comma-separated-values")
+# A MIME type as RFC 6838 allows, with optional parameters; no control characters.
+_MIME_TYPE = re.compile(r"[A-Za-z0-9][\w!#$&^.+-]*/[A-Za-z0-9][\w!#$&^.+-]*(;[ -~]*)?")
+
+
+class BillingMixin(Ref):
+    """The billing calls of a business unit (mixed into ``BusinessUnitRef``)."""
+
+    __slots__ = ()
+
+    # -- contract and invoices ------------------------------------------------------
+
+    async def contract(self) -> Contract:
+        """The contract this business unit takes part in."""
+        return await self._get_model(Contract, "contract")
+
+    async def invoices(self) -> list[Invoice]:
+        """Invoice data of this business unit, one ``Invoice`` per invoice date (thin)."""
+        return await self._get_list(Invoice, "invoices")
+
+    async def invoice(self, date: dt.date | str) -> Invoice:
+        """The invoice of one date (``YYYY-MM-DD``, as in ``Invoice.href``)."""
+        return await self._get_model(Invoice, f"invoices/{invoice_date(date)}")
+
+    async def invoices_csv(self) -> list[dict[str, str]]:
+        """The invoice lines of every invoice date, as the portal's CSV rows.
+
+        Sent with ``Accept: text/csv``; each row maps the CSV header's column
+        names to the row's text. Raises ``DecodeError`` if the body is not CSV.
+        """
+        return await self._get_csv("invoices")
+
+    async def invoice_csv(self, date: dt.date | str) -> list[dict[str, str]]:
+        """The invoice lines of one invoice date, as CSV rows (see ``invoices_csv``)."""
+        return await self._get_csv(f"invoices/{invoice_date(date)}")
+
+    # -- invoice files -------------------------------------------------------------
+
+    async def invoice_files(self) -> list[InvoiceFile]:
+        """The invoice documents (usually PDFs) uploaded for this business unit."""
+        return await self._get_list(InvoiceFile, "invoicefiles")
+
+    async def download_invoice_file(self, file: InvoiceFile | int | str) -> bytes:
+        """The content of an uploaded invoice file (an ``InvoiceFile`` or its id)."""
+        url = self._url(f"invoicefiles/{_file_id(file)}")
+        response = await self._api._require_sender().send("GET", url, headers={"Accept": "*/*"})
+        return response.content
+
+    async def download_invoice_file_to(
+        self, file: InvoiceFile | int | str, path: str | os.PathLike[str]
+    ) -> int:
+        """Save an uploaded invoice file at ``path``; returns the number of bytes written.
+
+        The file is written only once the whole body has arrived, so a failed
+        download leaves nothing behind.
+        """
+        target = anyio.Path(os.fspath(path))
+        data = await self.download_invoice_file(file)
+        await target.write_bytes(data)
+        return len(data)
+
+    async def upload_invoice_file(
+        self,
+        file: InvoiceFileSource,
+        *,
+        filename: str | None = None,
+        content_type: str = "application/pdf",
+        erp_reference: str | None = None,
+        send_to_billing_address: bool = False,
+    ) -> InvoiceFile:
+        """Upload an invoice document for this business unit (``multipart/form-data``).
+
+        ``file`` is a path (read from disk in chunks of 64 KiB and sent with a
+        ``Content-Length``, never held in memory as a whole), the file's bytes,
+        or an async iterable of byte chunks (sent with chunked transfer
+        encoding). ``filename`` defaults to the path's name and is required
+        otherwise. The upload is sent once: it is never retried.
+
+        Raises:
+            ValidationError: bad arguments or an unreadable path, before any request.
+        """
+        if not isinstance(content_type, str) or not _MIME_TYPE.fullmatch(content_type):
+            raise ValidationError(f"content_type must be a MIME type, got {content_type!r}")
+        params: dict[str, str] = {
+            "sendToBillingAddress": bool_param(send_to_billing_address, "send_to_billing_address")
+        }
+        if erp_reference is not None:
+            if not isinstance(erp_reference, str) or not erp_reference.strip():
+                raise ValidationError(
+                    f"erp_reference must be a non-empty string or None, got {erp_reference!r}"
+                )
+            params["erpReference"] = erp_reference
+        boundary = "cloutility-" + secrets.token_hex(16)
+        headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+        content: bytes | None = None
+        stream: httpx.AsyncByteStream | None = None
+
+        if isinstance(file, (bytes, bytearray, memoryview)):
+            data = bytes(file)
+            if not data:
+                raise ValidationError("the invoice file is empty")
+            head, tail = _multipart_frame(boundary, _check_filename(filename), content_type)
+            content = head + data + tail
+        elif isinstance(file, (str, os.PathLike)):
+            path = Path(os.fspath(file))
+            size = await _file_size(path)
+            name = _check_filename(path.name if filename is None else filename)
+            head, tail = _multipart_frame(boundary, name, content_type)
+            stream = _MultipartStream(head, _read_file(path, size), tail)
+            headers["Content-Length"] = str(len(head) + size + len(tail))
+        elif isinstance(file, AsyncIterable):
+            head, tail = _multipart_frame(boundary, _check_filename(filename), content_type)
+            stream = _MultipartStream(head, _checked_chunks(file), tail)
+            # httpx's own transport needs the framing stated; aiohttp's chunks by itself.
+            headers["Transfer-Encoding"] = "chunked"
+        else:
+            raise ValidationError(
+                "file must be a path, bytes, or an async iterable of bytes, "
+                f"got {type(file).__name__}"
+            )
+
+        url = self._url("invoicefiles")
+        if stream is not None:
+            # httpx adds no headers to a request built from a stream, not even Host.
+            headers["Host"] = url.netloc.decode("ascii")
+        api = self._api
+        sender = api._require_sender()
+        # A write: later GETs of the file list start afresh.
+        api._flights.forget_prefix(str(url))
+        try:
+            response = await sender.send(
+                "POST",
+                url,
+                params=params,
+                content=content,
+                stream=stream,
+                headers=headers,
+                idempotent=False,
+            )
+        finally:
+            api._flights.forget_prefix(str(url))
+            if stream is not None:
+                with anyio.CancelScope(shield=True):
+                    await stream.aclose()
+        return _structure(sender.decode_json(response), InvoiceFile, response)
+
+    # -- billing data --------------------------------------------------------------
+
+    async def billing(
+        self, *, include_next: int | None = None, use_forecasting: bool | None = None
+    ) -> list[BillingData]:
+        """Billing data of this (reseller) business unit, one item per invoice date.
+
+        ``include_next`` adds that many coming invoice dates; ``use_forecasting``
+        (``useForecasting``) asks the portal to forecast their consumption.
+        Neither is sent unless given.
+        """
+        return await self._get_list(
+            BillingData, "billing", _billing_params(include_next, use_forecasting)
+        )
+
+    async def billing_for(self, date: dt.date | str) -> BillingData:
+        """The billing data of one invoice date (``YYYY-MM-DD``)."""
+        return await self._get_model(BillingData, f"billing/{invoice_date(date)}")
+
+    async def billing_csv(
+        self, *, include_next: int | None = None, use_forecasting: bool | None = None
+    ) -> list[dict[str, str]]:
+        """``billing()`` as the portal's CSV rows: one row per invoice line."""
+        return await self._get_csv("billing", _billing_params(include_next, use_forecasting))
+
+    # -- plumbing ------------------------------------------------------------------
+
+    async def _get_csv(
+        self, path: str, params: dict[str, Any] | None = None
+    ) -> list[dict[str, str]]:
+        url = self._url(path)
+        if params:
+            url = url.copy_merge_params(params)
+        response = await self._api._require_sender().send(
+            "GET", url, headers={"Accept": "text/csv"}
+        )
+        try:
+            return parse_csv(response.content, response.headers.get("content-type", ""))
+        except ValueError as exc:
+            raise DecodeError(
+                str(exc),
+                method=response.request.method,
+                url=str(response.request.url),
+                status=response.status_code,
+            ) from None
+
+
+def _billing_params(include_next: int | None, use_forecasting: bool | None) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    if include_next is not None:
+        if not isinstance(include_next, int) or isinstance(include_next, bool) or include_next < 0:
+            raise ValidationError(f"include_next must be an int >= 0, got {include_next!r}")
+        params["includeNext"] = include_next
+    if use_forecasting is not None:
+        params["useForecasting"] = bool_param(use_forecasting, "use_forecasting")
+    return params
+
+
+def _file_id(file: InvoiceFile | int | str) -> int:
+    if isinstance(file, InvoiceFile):
+        if file.id is None:
+            raise ValidationError("the InvoiceFile has no id")
+        return check_id(file.id, "invoice file id")
+    return check_id(file, "invoice file id")
+
+
+# -- CSV ---------------------------------------------------------------------------
+
+
+def parse_csv(content: bytes, content_type: str) -> list[dict[str, str]]:
+    """The rows of a CSV body as dicts keyed by its header; ``ValueError`` if it is not CSV.
+
+    The charset comes from ``content_type`` (UTF-8 by default, a BOM is
+    skipped); the delimiter (``,``, ``;`` or tab, as the user's portal
+    settings choose) is taken from the header line.
+    """
+    media_type, _, parameters = content_type.partition(";")
+    if media_type.strip().lower() not in _CSV_TYPES:
+        shown = media_type.strip() or "no content type"
+        raise ValueError(f"expected text/csv, got {shown} ({len(content)} bytes)")
+    charset = "utf-8"
+    for parameter in parameters.split(";"):
+        key, _, value = parameter.partition("=")
+        if key.strip().lower() == "charset" and value.strip():
+            charset = value.strip().strip('"')
+    if charset.lower().replace("_", "-") in ("utf-8", "utf8"):
+        charset = "utf-8-sig"
+    try:
+        text = content.decode(charset)
+    except (LookupError, UnicodeDecodeError) as exc:
+        raise ValueError(f"the CSV body does not decode as {charset}: {exc}") from None
+    if not text.strip():
+        return []
+    first_line = text.split("\n", 1)[0]
+    delimiter = max(",;\t", key=first_line.count)
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True))
+    except csv.Error as exc:
+        raise ValueError(f"malformed CSV: {exc}") from None
+    header, *body = rows
+    if len(set(header)) != len(header) or not all(header):
+        raise ValueError(f"the CSV header has empty or repeated column names: {header!r}")
+    out = []
+    for number, row in enumerate(body, start=2):
+        if not row:
+            continue
+        if len(row) != len(header):
+            raise ValueError(
+                f"CSV row {number} has {len(row)} fields, the header has {len(header)}"
+            )
+        out.append(dict(zip(header, row, strict=True)))
+    return out
+
+
+# -- multipart ---------------------------------------------------------------------
+
+
+def _check_filename(filename: object) -> str:
+    if not isinstance(filename, str) or not filename.strip():
+        raise ValidationError(f"filename must be a non-empty string, got {filename!r}")
+    if any(ord(c) < 32 or ord(c) == 127 for c in filename) or "/" in filename:
+        raise ValidationError(f"filename must be a plain file name, got {filename!r}")
+    return filename
+
+
+def _multipart_frame(boundary: str, filename: str, content_type: str) -> tuple[bytes, bytes]:
+    """The bytes before and after the file's content in a one-part form body.
+
+    The file name is sent as UTF-8 with ``"`` percent-encoded, as browsers do
+    (RFC 7578 forbids ``filename*``).
+    """
+    quoted = filename.replace('"', "%22")
+    head = (
+        f"--{boundary}\r\n"
+        f'Content-Disposition: form-data; name="file"; filename="{quoted}"\r\n'
+        f"Content-Type: {content_type}\r\n"
+        "\r\n"
+    ).encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+    return head, tail
+
+
+class _MultipartStream(httpx.AsyncByteStream):
+    """The form body: head, the file's chunks, tail; iterable once."""
+
+    def __init__(self, head: bytes, chunks: AsyncIterator[bytes], tail: bytes) -> None:
+        self._head = head
+        self._chunks = chunks
+        self._tail = tail
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield self._head
+        async for chunk in self._chunks:
+            if chunk:
+                yield chunk
+        yield self._tail
+
+    async def aclose(self) -> None:
+        aclose = getattr(self._chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+async def _file_size(path: Path) -> int:
+    try:
+        info = await anyio.Path(path).stat()
+    except OSError as exc:
+        raise ValidationError(f"cannot read the invoice file {str(path)!r}: {exc}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise ValidationError(f"the invoice file {str(path)!r} is not a regular file")
+    if info.st_size == 0:
+        raise ValidationError(f"the invoice file {str(path)!r} is empty")
+    return info.st_size
+
+
+async def _read_file(path: Path, size: int) -> AsyncIterator[bytes]:
+    """Exactly ``size`` bytes of ``path``, in chunks: the Content-Length is already sent."""
+    async with await anyio.open_file(path, "rb") as handle:
+        left = size
+        while left:
+            chunk = await handle.read(min(CHUNK_SIZE, left))
+            if not chunk:
+                raise ValidationError(f"the invoice file {str(path)!r} shrank during the upload")
+            left -= len(chunk)
+            yield chunk
+
+
+async def _checked_chunks(source: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+    async for chunk in source:
+        if not isinstance(chunk, (bytes, bytearray, memoryview)):
+            raise ValidationError(f"file chunks must be bytes, got {type(chunk).__name__}")
+        yield bytes(chunk)
