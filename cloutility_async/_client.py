@@ -330,16 +330,16 @@ class Cloutility:
 
         return await self._flights.do(str(url), fetch)
 
-    async def _write(
-        self, method: str, url: httpx.URL, *, json_body: Any = None, params: Any = None
-    ) -> httpx.Response:
-        """Send a write; later GETs of what it changes start afresh."""
+    async def _write(self, method: str, url: httpx.URL, **kwargs: Any) -> httpx.Response:
+        """Send a write (``Sender.send`` options); later GETs of what it changes start afresh."""
         sender = self._require_sender()
-        self._flights.forget_prefix(str(url.copy_with(query=None)).rsplit("/", 1)[0])
+        # The written resource, its sub-resources and the collection it belongs to.
+        changed = str(url.copy_with(query=None)).rsplit("/", 1)[0]
+        self._flights.forget_prefix(changed)
         try:
-            return await sender.send(method, url, json_body=json_body, params=params)
+            return await sender.send(method, url, **kwargs)
         finally:
-            self._flights.forget_prefix(str(url.copy_with(query=None)).rsplit("/", 1)[0])
+            self._flights.forget_prefix(changed)
 
     async def _get_json(self, path: str | httpx.URL, **kwargs: Any) -> Any:
         return await self._require_sender().request_json("GET", path, **kwargs)

@@ -339,6 +339,9 @@ class Sender:
             headers.pop("Authorization", None)
         elif token is not None:
             headers["Authorization"] = f"Bearer {token.access_token}"
+        if stream is not None:
+            # httpx adds no default headers to a request built from a stream, not even Host.
+            headers.setdefault("Host", url.netloc.decode("ascii"))
         request = httpx.Request(method, url, headers=headers, content=body, stream=stream)
         request.extensions["timeout"] = self._timeout_ext
         return request

@@ -160,29 +160,16 @@ class BillingMixin(Ref):
             )
 
         url = self._url("invoicefiles")
-        if stream is not None:
-            # httpx adds no headers to a request built from a stream, not even Host.
-            headers["Host"] = url.netloc.decode("ascii")
-        api = self._api
-        sender = api._require_sender()
-        # A write: later GETs of the file list start afresh.
-        api._flights.forget_prefix(str(url))
         try:
-            response = await sender.send(
-                "POST",
-                url,
-                params=params,
-                content=content,
-                stream=stream,
-                headers=headers,
-                idempotent=False,
+            response = await self._api._write(
+                "POST", url, params=params, content=content, stream=stream, headers=headers
             )
         finally:
-            api._flights.forget_prefix(str(url))
             if stream is not None:
                 with anyio.CancelScope(shield=True):
                     await stream.aclose()
-        return _structure(sender.decode_json(response), InvoiceFile, response)
+        data = self._api._require_sender().decode_json(response)
+        return _structure(data, InvoiceFile, response)
 
     # -- billing data --------------------------------------------------------------
 
