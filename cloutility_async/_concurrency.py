@@ -15,11 +15,12 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, I
 from typing import Any, Generic, TypeVar
 
 import anyio
+import anyio.lowlevel
 import attrs
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectSendStream
 
-from ._exceptions import ValidationError
+from ._exceptions import ClientStateError, ValidationError
 
 __all__ = ["MapResult", "MapStream", "check_concurrency"]
 
@@ -51,6 +52,9 @@ class _Failure:
     error: BaseException
 
 
+_DONE = object()  # sent once every item has been yielded
+
+
 class MapStream(AsyncIterator[MapResult[T, R]]):
     """The results of ``Cloutility.map``, in completion order.
 
@@ -76,9 +80,17 @@ class MapStream(AsyncIterator[MapResult[T, R]]):
     async def __anext__(self) -> MapResult[T, R]:
         try:
             outcome = await self._receive.receive()
-        except (anyio.EndOfStream, anyio.ClosedResourceError):
+        except anyio.ClosedResourceError:
+            raise StopAsyncIteration from None  # closed by the caller
+        except anyio.EndOfStream:
+            # The workers stopped without finishing: the run was cancelled (the
+            # client closed, or Ctrl-C). Never let that pass for a complete run.
             self.close()
-            raise StopAsyncIteration from None
+            await anyio.lowlevel.checkpoint()
+            raise ClientStateError("the map stopped before every item was done") from None
+        if outcome is _DONE:
+            self.close()
+            raise StopAsyncIteration
         if isinstance(outcome, _Failure):
             self.close()
             raise outcome.error
@@ -145,6 +157,7 @@ async def _run(
                     else:
                         for item in items:
                             await start(workers, item)
+                await send.send(_DONE)
             except Exception as exc:  # the item source failed
                 error: BaseException = exc
                 inner = getattr(exc, "exceptions", None)  # an ExceptionGroup of one

@@ -466,3 +466,27 @@ async def test_walked_consumers_read_like_consumers() -> None:
     assert entry.bunit.name == "Root"
     with pytest.raises(AttributeError):
         _ = entry.no_such_field
+
+
+async def test_a_map_cut_short_by_the_client_closing_is_not_complete() -> None:
+    """When the client closes mid-run, iterating the map raises instead of ending quietly."""
+    from cloutility_async import ClientStateError
+
+    portal = FakePortal()
+
+    async def slow(item: int) -> int:
+        await anyio.sleep(1)
+        return item
+
+    seen: list[int] = []
+    async with portal.client() as api:
+        results = api.map(slow, range(10), concurrency=2)
+        await api.aclose()
+
+        async def drain() -> None:
+            async for result in results:
+                seen.append(result.unwrap())
+
+        with pytest.raises(ClientStateError, match="before every item"):
+            await drain()
+    assert seen == []
