@@ -1,0 +1,314 @@
+"""The ``cloutility`` command: audits, the business-unit tree, consumers, the simulator.
+
+``main(argv) -> int`` is the entry point (``cloutility = "cloutility_async.cli:main"``).
+Exit codes: 0 when everything was done, 1 when some consumers (or units) failed
+(they are in the output with their ``error``) or the portal failed, 2 for usage,
+configuration and authentication errors, 130 on Ctrl-C. Errors are one line on
+stderr, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .._exceptions import (
+    AuthenticationError,
+    CloutilityError,
+    ConfigurationError,
+    ValidationError,
+)
+from .._version import __version__
+
+if TYPE_CHECKING:
+    from ._config import Settings
+
+__all__ = ["main"]
+
+PROG = "cloutility"
+EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+_DESCRIPTION = """\
+Audit the backups of a Cloutility portal: for every consumption unit, is its node
+active, when did it last back up, how much does it store, which jobs failed?
+
+Try it without an account: cloutility audit --demo
+"""
+_AUDIT_DESCRIPTION = """\
+For every consumer of the tree (or of --bunit), fetch its node, its latest report
+and the jobs of the last --since hours, concurrently. Prints a table, or streams
+JSON Lines / CSV as consumers complete; a progress bar (on a terminal) and a
+one-line summary go to stderr.
+
+last_backup is the newest completion of a backup job of the window whose status
+is Completed (or Completed with warnings); none means no good backup in the window.
+"""
+_CONFIG_HELP = """\
+configuration: the CLOUTILITY_CLIENT_ID, CLOUTILITY_ORIGIN, CLOUTILITY_USERNAME,
+CLOUTILITY_PASSWORD and (optional) CLOUTILITY_BASE_URL environment variables, or
+the same keys in lower case (client_id, origin, username, password, base_url, plus
+max_concurrency, max_retries, timeout) in a TOML file given with --config; the
+environment wins over the file. The password is never taken from the command line:
+when it is missing, it is asked for on a terminal.
+
+exit status: 0 all done, 1 some consumers failed (see their "error") or the
+portal could not be reached, 2 usage, configuration or authentication error,
+130 interrupted.
+"""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _hours(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of hours: {text!r}") from None
+    if not 0 < value < 24 * 366 * 10:
+        raise argparse.ArgumentTypeError(f"must be a positive number of hours, got {text}")
+    return value
+
+
+def _connection_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    group = common.add_argument_group("connection")
+    group.add_argument(
+        "--demo",
+        action="store_true",
+        help="run against an embedded simulated portal on 127.0.0.1 (no account needed)",
+    )
+    group.add_argument(
+        "--demo-consumers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="consumption units in the --demo portal (default 40)",
+    )
+    group.add_argument(
+        "--config", type=Path, metavar="FILE", help="TOML file with the connection settings"
+    )
+    group.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        metavar="N",
+        help="requests (and consumers) in flight at once (default: the client's, 16)",
+    )
+    group.add_argument(
+        "--backend", choices=("asyncio", "trio"), default="asyncio", help=argparse.SUPPRESS
+    )
+    return common
+
+
+def _output_options(parser: argparse.ArgumentParser, formats: Sequence[str]) -> None:
+    parser.add_argument(
+        "--format",
+        choices=formats,
+        default=formats[0],
+        help=f"output format (default {formats[0]}; json is JSON Lines, one object a line)",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        metavar="FILE",
+        help="write to FILE (atomically: a temporary file renamed when complete)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description=_DESCRIPTION,
+        epilog=_CONFIG_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-V", "--version", action="version", version=f"{PROG} {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    common = _connection_options()
+    raw = argparse.RawDescriptionHelpFormatter
+
+    audit = sub.add_parser(
+        "audit",
+        parents=[common],
+        help="audit every consumer: node, last backup, storage, failed jobs",
+        description=_AUDIT_DESCRIPTION,
+        epilog=_CONFIG_HELP,
+        formatter_class=raw,
+    )
+    audit.add_argument("--bunit", type=_positive_int, metavar="ID", help="audit this subtree")
+    audit.add_argument(
+        "--since",
+        type=_hours,
+        default=24.0,
+        metavar="HOURS",
+        help="the job window, in hours (default 24)",
+    )
+    _output_options(audit, ("table", "json", "csv"))
+    audit.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress bar and no summary line"
+    )
+
+    bunits = sub.add_parser(
+        "bunits",
+        parents=[common],
+        help="print the business-unit tree",
+        epilog=_CONFIG_HELP,
+        formatter_class=raw,
+    )
+    bunits.add_argument("--bunit", type=_positive_int, metavar="ID", help="start at this unit")
+    bunits.add_argument("--format", choices=("tree", "json"), default="tree")
+
+    consumers = sub.add_parser(
+        "consumers",
+        parents=[common],
+        help="list the consumers of a business unit and its descendants",
+        epilog=_CONFIG_HELP,
+        formatter_class=raw,
+    )
+    consumers.add_argument(
+        "--bunit", type=_positive_int, metavar="ID", help="this unit (default: your whole tree)"
+    )
+    _output_options(consumers, ("table", "json", "csv"))
+
+    version = sub.add_parser(
+        "version",
+        parents=[common],
+        help="print the version (and, with --portal or --demo, the portal's)",
+        epilog=_CONFIG_HELP,
+        formatter_class=raw,
+    )
+    version.add_argument("--portal", action="store_true", help="also ask the portal its version")
+
+    simulate = sub.add_parser(
+        "simulate",
+        help="serve the simulated portal over HTTP until Ctrl-C",
+        description="Serve the simulated Cloutility portal; it prints the URL and the "
+        "demo credentials to use, then a READY line.",
+    )
+    try:
+        from ..testing._server import add_serve_arguments
+    except ImportError:  # pragma: no cover - the simulator ships with the package
+        pass
+    else:
+        add_serve_arguments(simulate)
+    return parser
+
+
+def _fail(message: str) -> None:
+    sys.stderr.write(f"{PROG}: error: {message}\n")
+    sys.stderr.flush()
+
+
+def _leaves(exc: BaseException) -> Iterator[BaseException]:
+    """The exceptions inside (nested) exception groups; ``exc`` itself otherwise."""
+    inner = getattr(exc, "exceptions", None)
+    if isinstance(inner, tuple) and inner:
+        for child in inner:
+            yield from _leaves(child)
+    else:
+        yield exc
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error argparse printed
+        return exc.code if isinstance(exc.code, int) else (EXIT_OK if exc.code is None else 2)
+    try:
+        return _run(args)
+    except BaseException as exc:
+        leaves = list(_leaves(exc))
+        if any(isinstance(leaf, KeyboardInterrupt) for leaf in leaves):
+            _fail("interrupted")
+            return EXIT_INTERRUPTED
+        first = leaves[0]
+        if len(leaves) == 1 and isinstance(first, CloutilityError):
+            if isinstance(first, AuthenticationError):
+                _fail(f"authentication failed: {first}")
+                return EXIT_USAGE
+            _fail(str(first))
+            if isinstance(first, (ConfigurationError, ValidationError)):
+                return EXIT_USAGE
+            return EXIT_FAILURES
+        if len(leaves) == 1 and isinstance(first, BrokenPipeError):
+            _quiet_stdout()
+            return EXIT_FAILURES
+        if len(leaves) == 1 and isinstance(first, OSError):
+            _fail(_describe_os_error(first))
+            return EXIT_USAGE
+        raise
+
+
+def _describe_os_error(exc: OSError) -> str:
+    what = exc.strerror or str(exc)
+    return f"{exc.filename}: {what}" if exc.filename else what
+
+
+def _quiet_stdout() -> None:
+    """After EPIPE (``cloutility audit --format json | head``): no error on exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "simulate":
+        from ..testing._server import run_from_args
+
+        return run_from_args(args)
+    if args.command == "version" and not (args.portal or args.demo):
+        sys.stdout.write(f"cloutility-async {__version__}\n")
+        return EXIT_OK
+    output = getattr(args, "output", None)
+    if output is not None and not output.parent.is_dir():
+        raise ConfigurationError(f"cannot write {output}: {output.parent} is not a directory")
+    try:
+        import anyio
+
+        from ._commands import COMMANDS
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"the command line needs {exc.name}: pip install 'cloutility-async[cli]'"
+        ) from None
+    command = COMMANDS[args.command]
+    with _settings(args) as settings:
+        try:
+            return anyio.run(functools.partial(command, args, settings), backend=args.backend)
+        except ImportError as exc:
+            if exc.name == args.backend:
+                raise ConfigurationError(f"--backend {args.backend}: not installed") from None
+            raise
+
+
+@contextmanager
+def _settings(args: argparse.Namespace) -> Iterator[Settings]:
+    if args.demo:
+        from ._demo import DEMO_CONSUMERS, demo_settings
+
+        consumers = DEMO_CONSUMERS if args.demo_consumers is None else args.demo_consumers
+        with demo_settings(consumers) as settings:
+            yield settings
+        return
+    if args.demo_consumers is not None:
+        raise ConfigurationError("--demo-consumers needs --demo")
+    from ._config import load_settings
+
+    yield load_settings(args.config)
