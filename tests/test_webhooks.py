@@ -163,32 +163,6 @@ class RawHTTP:
         return body
 
 
-async def portal_test_button(
-    port: int, trigger: str = TEST_TRIGGER, *, code: str = SECRET, path: str = "/baas-report/"
-) -> tuple[int, bool]:
-    """What the portal's "Test" button does (a stand-in until the simulator can send it).
-
-    Like .NET's HttpClient: send the head with ``Expect: 100-continue``, wait up to one
-    second for an answer, send the body after ``100 Continue`` (or the wait), never after
-    a final answer. Returns the final status and whether ``100 Continue`` came.
-    """
-    body = json.dumps({"trigger": trigger}, separators=(",", ":")).encode()
-    head = request_head(port, f"code={code}", body).replace(b"/baas-report/", path.encode(), 1)
-    with anyio.fail_after(10):
-        async with await anyio.connect_tcp("127.0.0.1", port) as stream:
-            raw = RawHTTP(stream)
-            await stream.send(head)
-            status_line: str | None = None
-            with anyio.move_on_after(1.0):
-                status_line, headers = await raw.head()
-            continued = status_line is not None and status_line.split()[1] == "100"
-            if status_line is None or continued:
-                await stream.send(body)
-                status_line, headers = await raw.head()
-            await raw.body(headers)
-    return int(status_line.split()[1]), continued
-
-
 # -- the pure parts ----------------------------------------------------------------------
 
 
@@ -536,15 +510,40 @@ async def test_wrong_code_is_refused_before_100_continue() -> None:
     assert first.startswith("HTTP/1.1 401")
 
 
-async def test_portal_test_button_is_accepted() -> None:
-    """The portal's Test request gets 100 Continue, then 200, and reaches the callback."""
+def hook_url(port: int, code: str = SECRET, path: str = "/baas-report/") -> str:
+    return f"http://127.0.0.1:{port}{path}?code={code}"
+
+
+async def test_simulator_test_button_is_accepted() -> None:
+    """The simulator's Test request gets 100 Continue, then 200, and reaches the callback."""
+    sim = Simulator(consumers=2)
     recorder = ThreadRecorder()
     webhook = BillingWebhook(SECRET, recorder)
     with serve(webhook) as port:
-        status, continued = await portal_test_button(port)
+        result = await sim.test_billing_subscriber(hook_url(port))
         note = await recorder.next()
-    assert (status, continued) == (200, True)
+    assert (result.status, result.continued, result.sent_body) == (200, True, True)
+    assert json.loads(result.body) == {"status": "accepted"}
     assert note.trigger == TEST_TRIGGER
+    assert note.body == TEST_BODY
+    assert sim.stats.billing_notifications == {200: 1}
+
+
+async def test_simulator_with_a_wrong_code_sees_401_and_sends_no_body() -> None:
+    """A wrong code: the webhook answers 401 to the head, so the body is never sent."""
+    sim = Simulator(consumers=2)
+    recorder = ThreadRecorder()
+    webhook = BillingWebhook(SECRET, recorder)
+    with serve(webhook) as port:
+        result = await sim.test_billing_subscriber(hook_url(port, code="guess"))
+        missing = await sim.test_billing_subscriber(f"http://127.0.0.1:{port}/baas-report/")
+    assert (result.status, result.continued, result.sent_body) == (401, False, False)
+    assert (missing.status, missing.continued, missing.sent_body) == (401, False, False)
+    assert json.loads(result.body) == {"error": "unauthorized"}
+    assert webhook.statistics().unauthorized == 2
+    assert webhook.statistics().accepted == 0
+    assert recorder.queue.empty()
+    assert sim.stats.billing_notifications == {401: 2}
 
 
 async def test_malformed_body_over_a_socket_is_400() -> None:
@@ -563,9 +562,11 @@ async def test_malformed_body_over_a_socket_is_400() -> None:
 async def test_server_without_lifespan_answers_503() -> None:
     """Hosted with lifespan off and no running(), the webhook answers 503."""
     webhook = BillingWebhook(SECRET, ThreadRecorder())
+    sim = Simulator(consumers=2)
     with serve(webhook, lifespan="off") as port:
-        status, _ = await portal_test_button(port)
-    assert status == 503
+        result = await sim.test_billing_subscriber(hook_url(port))
+    # Refused before the body is read: no 100 Continue, and the body is never sent.
+    assert (result.status, result.continued, result.sent_body) == (503, False, False)
 
 
 async def test_mounted_callback_fetches_billing_from_the_simulator() -> None:
@@ -587,14 +588,50 @@ async def test_mounted_callback_fetches_billing_from_the_simulator() -> None:
 
         app = Starlette(routes=[Mount("/baas-report", app=webhook)], lifespan=lifespan)
         with serve(app) as port:
-            status, continued = await portal_test_button(port)
+            result = await sim.test_billing_subscriber(hook_url(port))
             data, note = await anyio.to_thread.run_sync(functools.partial(received.get, timeout=10))
-    assert (status, continued) == (200, True)
+    assert (result.status, result.continued) == (200, True)
     assert note.trigger == TEST_TRIGGER
     assert data.invoice_date_str == sim.world.invoice_dates()[0].isoformat()
     assert data.billing_business_unit is not None
     assert data.billing_business_unit.id == sim.world.root_id
     assert data.invoices
+
+
+async def test_simulator_notification_reaches_uvicorn_and_the_callback_fetches_billing() -> None:
+    """A subscriber added to the simulator gets its notification; the callback reads billing.
+
+    The webhook is served by uvicorn on loopback; its callback opens a ``Cloutility``
+    client on the same simulator (served in another thread) and fetches the newest data.
+    """
+    sim = Simulator(consumers=12)
+    root = sim.world.root_id
+    received: queue.Queue[tuple[BillingData | None, BillingNotification]] = queue.Queue()
+
+    with sim.serve_in_thread() as base_url:
+
+        async def callback(note: BillingNotification) -> None:
+            async with client_for(sim, base_url) as api:
+                received.put((await fetch_latest_billing(api, root), note))
+
+        webhook = BillingWebhook(SECRET, callback)
+        with serve(webhook) as port:
+            subscriber_id = sim.add_billing_subscriber(root, hook_url(port))
+            results = await sim.notify_billing_subscribers(root)
+            data, note = await anyio.to_thread.run_sync(functools.partial(received.get, timeout=10))
+    assert sim.billing_subscribers[subscriber_id].post_url == hook_url(port)
+    [result] = results
+    assert (result.status, result.continued, result.sent_body) == (200, True, True)
+    assert note.trigger == "new billing data available"
+    assert data is not None
+    assert data.invoice_date_str == max(sim.world.invoice_dates()).isoformat()
+    assert data.billing_business_unit is not None
+    assert data.billing_business_unit.id == root
+    assert data.invoices
+    assert webhook.statistics().callbacks_succeeded == 1
+    assert sim.stats.grants["password"] == 1
+    assert sim.stats.requests["GET /bunits/{id}/billing"] == 1
+    assert sim.stats.billing_notifications == {200: 1}
 
 
 def client_for(sim: Simulator, base_url: str) -> Cloutility:

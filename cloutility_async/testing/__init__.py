@@ -17,7 +17,10 @@ or from a shell: ``python -m cloutility_async.testing serve --port 8080``.
 Faults are set at run time on ``sim.faults`` (latency, 429 with ``Retry-After``, 5xx,
 HTML pages, dropped connections, and a deterministic queue with
 :meth:`Faults.inject`); ``sim.stats`` counts grants, requests by route, rejections by
-reason and creations.  The simulator never imports the SDK: it judges it from outside.
+reason and creations.  Billing subscribers: ``sim.test_billing_subscriber(url)`` sends
+what the portal's "Test" button sends (``Expect: 100-continue`` and all) to a loopback
+URL, ``sim.add_billing_subscriber`` / ``sim.notify_billing_subscribers`` post new-data
+notifications.  The simulator never imports the SDK: it judges it from outside.
 
 Simulator choices where the reference is silent: ``POST`` creations answer ``200``;
 ``DELETE`` of a consumer, business unit or proxy answers ``204`` while ``DELETE .../node``
@@ -33,18 +36,21 @@ from ._auth import ClientRegistration
 from ._faults import Faults, InjectedFault, SimulatedDisconnect
 from ._simulator import DEMO_CLIENT_ID, Simulator
 from ._stats import SimulatorStats
+from ._subscribers import BillingSubscriber, SubscriberTestResult
 from ._world import ApiError, World
 
 __all__ = [
     "DEMO_CLIENT_ID",
     "FULL_VERSION",
     "ApiError",
+    "BillingSubscriber",
     "ClientRegistration",
     "Faults",
     "InjectedFault",
     "SimulatedDisconnect",
     "Simulator",
     "SimulatorStats",
+    "SubscriberTestResult",
     "World",
 ]
 

@@ -7,6 +7,7 @@ case-insensitively like ASP.NET), headers read in one pass, synchronous handlers
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -14,7 +15,7 @@ import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qs, quote, urlencode
+from urllib.parse import parse_qs, quote, unquote, urlencode
 
 import anyio
 
@@ -634,7 +635,40 @@ def listing(
 # -- multipart ----------------------------------------------------------------------------------
 
 _BOUNDARY_RE = re.compile(r'boundary="?([^";]+)"?', re.IGNORECASE)
-_DISP_PARAM_RE = re.compile(r';\s*([A-Za-z*]+)="?([^";]*)"?')
+# One ``; name=value`` parameter: a quoted string (``\\`` escapes, ``;`` allowed) or a token.
+_DISP_PARAM_RE = re.compile(
+    r';\s*([!#$%&\'*+.^_`|~0-9A-Za-z-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;]*))', re.DOTALL
+)
+_QUOTED_PAIR_RE = re.compile(r"\\(.)", re.DOTALL)
+# Browsers (and the SDK) percent-encode only these three in a form-data file name.
+_FORM_ESCAPE_RE = re.compile(r"%(22|0D|0A)", re.IGNORECASE)
+_EXT_VALUE_RE = re.compile(r"([A-Za-z0-9!#$%&+^_`{}~-]+)'[^']*'(.*)", re.DOTALL)
+
+
+def disposition_params(disposition: str) -> dict[str, str]:
+    """The parameters of a Content-Disposition value, names lower-cased, quotes removed."""
+    params: dict[str, str] = {}
+    for name, quoted, token in _DISP_PARAM_RE.findall(disposition):
+        value = _QUOTED_PAIR_RE.sub(r"\1", quoted) if quoted else token.strip()
+        params.setdefault(name.lower(), value)
+    return params
+
+
+def disposition_filename(params: dict[str, str]) -> str | None:
+    """The file name: RFC 5987 ``filename*`` if it decodes, else ``filename`` (``%22`` etc.)."""
+    extended = params.get("filename*")
+    if extended is not None:
+        m = _EXT_VALUE_RE.fullmatch(extended)
+        if m is not None:
+            try:
+                codecs.lookup(m.group(1))
+                return unquote(m.group(2), encoding=m.group(1), errors="strict")
+            except (LookupError, UnicodeDecodeError):
+                pass
+    filename = params.get("filename")
+    if filename is None:
+        return None
+    return _FORM_ESCAPE_RE.sub(lambda m: chr(int(m.group(1), 16)), filename)
 
 
 def parse_multipart_file(body: bytes, content_type: str) -> tuple[str, str, bytes]:
@@ -664,11 +698,7 @@ def parse_multipart_file(body: bytes, content_type: str) -> tuple[str, str, byte
             name, _, value = line.partition(":")
             headers[name.strip().lower()] = value.strip()
         disposition = headers.get("content-disposition", "")
-        params = {k.lower(): v for k, v in _DISP_PARAM_RE.findall(disposition)}
-        filename = params.get("filename")
-        if "filename*" in params:
-            encoded = params["filename*"]
-            filename = encoded.split("''", 1)[-1]
+        filename = disposition_filename(disposition_params(disposition))
         if filename is None:
             continue
         ctype = headers.get("content-type", "application/octet-stream")

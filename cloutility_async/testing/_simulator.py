@@ -11,6 +11,14 @@ from ._app import SimulatorApp
 from ._auth import DEMO_CLIENT_ID, AuthState, ClientRegistration, Session, Token
 from ._faults import Faults
 from ._stats import SimulatorStats
+from ._subscribers import (
+    NOTIFICATION_TRIGGER,
+    TEST_TRIGGER,
+    BillingSubscriber,
+    SubscriberTestResult,
+    check_subscriber_url,
+    post_notification,
+)
 from ._world import World
 
 __all__ = ["DEMO_CLIENT_ID", "Simulator"]
@@ -60,6 +68,8 @@ class Simulator:
                 else:
                     self.register_client(*spec)
         self.app = SimulatorApp(self.world, self.auth, self.faults, self.stats)
+        self._billing_subscribers: dict[int, BillingSubscriber] = {}
+        self._next_subscriber_id = 1
 
     # -- credentials ----------------------------------------------------------------------
 
@@ -131,6 +141,106 @@ class Simulator:
     def expire_tokens(self) -> None:
         """Every access token issued so far is expired from now on (refresh still works)."""
         self.auth.expire_tokens()
+
+    # -- billing subscribers -------------------------------------------------------------------
+
+    @property
+    def billing_subscribers(self) -> dict[int, BillingSubscriber]:
+        """Billing subscribers by id (a copy; see :meth:`add_billing_subscriber`)."""
+        return dict(self._billing_subscribers)
+
+    def add_billing_subscriber(self, bunit_id: int, post_url: str) -> int:
+        """Subscribe ``post_url`` to a business unit's new billing data; returns its id.
+
+        Like Reseller Business Unit -> Settings -> Billing -> Subscribers -> Add.  The URL
+        must be ``http://`` on a loopback host (the simulator posts nowhere else).
+
+        Raises:
+            ValueError: unknown business unit, or a URL that is not http:// on loopback.
+        """
+        if bunit_id not in self.world.bunits:
+            raise ValueError(f"unknown business unit {bunit_id}")
+        check_subscriber_url(post_url)
+        subscriber_id = self._next_subscriber_id
+        self._next_subscriber_id += 1
+        self._billing_subscribers[subscriber_id] = BillingSubscriber(
+            subscriber_id, bunit_id, post_url
+        )
+        return subscriber_id
+
+    def remove_billing_subscriber(self, subscriber_id: int) -> None:
+        """Remove a billing subscriber (KeyError if there is none with that id)."""
+        del self._billing_subscribers[subscriber_id]
+
+    async def test_billing_subscriber(
+        self,
+        url: str,
+        trigger: str = TEST_TRIGGER,
+        *,
+        expect_timeout: float = 1.0,
+        answer_timeout: float = 10.0,
+    ) -> SubscriberTestResult:
+        """Do what the portal's "Test" button next to the Post URL does.
+
+        Connects to ``url`` (``anyio.connect_tcp``: asyncio or trio) and sends
+        ``POST {path}?{query}`` with ``Content-Type: application/json; charset=utf-8``,
+        ``Host``, ``Content-Length``, ``Expect: 100-continue`` and ``Connection: close``;
+        waits up to ``expect_timeout`` seconds for an interim answer; after ``100 Continue``
+        (or the wait) sends ``{"trigger":"..."}``; after an early final answer (e.g. a 401)
+        never sends it.  Counted in ``stats.billing_notifications`` by final status.
+
+        Raises:
+            ValueError: ``url`` is not ``http://`` on 127.0.0.0/8, ``localhost`` or ``::1``.
+            OSError: no connection, or it closed before a final answer
+                (``ConnectionError``); ``TimeoutError`` after ``answer_timeout`` seconds in all.
+        """
+        check_subscriber_url(url)
+        try:
+            result = await post_notification(
+                url, trigger, expect_timeout=expect_timeout, answer_timeout=answer_timeout
+            )
+        except OSError:
+            self.stats.billing_notifications[0] += 1
+            raise
+        self.stats.billing_notifications[result.status] += 1
+        return result
+
+    async def notify_billing_subscribers(
+        self,
+        bunit_id: int,
+        trigger: str = NOTIFICATION_TRIGGER,
+        *,
+        expect_timeout: float = 1.0,
+        answer_timeout: float = 10.0,
+    ) -> list[SubscriberTestResult]:
+        """POST a notification to each subscriber of ``bunit_id``, one after the other.
+
+        Returns one result per subscriber in the order they were added.  A subscriber
+        that cannot be reached does not stop the others: its result has ``status`` 0 and
+        the reason in ``error``.  The default trigger text is the simulator's choice (the
+        reference only shows the "Test" button's).
+
+        Raises:
+            ValueError: unknown business unit.
+        """
+        if bunit_id not in self.world.bunits:
+            raise ValueError(f"unknown business unit {bunit_id}")
+        results: list[SubscriberTestResult] = []
+        for subscriber in list(self._billing_subscribers.values()):
+            if subscriber.bunit_id != bunit_id:
+                continue
+            try:
+                result = await self.test_billing_subscriber(
+                    subscriber.post_url,
+                    trigger,
+                    expect_timeout=expect_timeout,
+                    answer_timeout=answer_timeout,
+                )
+            except OSError as exc:
+                reason = str(exc) or type(exc).__name__
+                result = SubscriberTestResult(0, False, False, b"", error=reason)
+            results.append(result)
+        return results
 
     # -- serving -----------------------------------------------------------------------------
 

@@ -25,9 +25,13 @@ class SimulatorStats:
     * ``faults_injected``: faults served, by kind (``latency``, ``rate_limit``,
       ``server_error``, ``html_error``, ``drop``, ``injected``).
     * ``in_flight`` / ``peak_in_flight``: concurrent requests inside the app.
+    * ``billing_notifications``: billing notifications the simulator POSTed to
+      subscribers (the "Test" button and ``notify_billing_subscribers``), by the final
+      status code the subscriber answered (``0``: no final answer).
     """
 
     __slots__ = (
+        "billing_notifications",
         "creates",
         "faults_injected",
         "grants",
@@ -45,6 +49,7 @@ class SimulatorStats:
     rejections: Counter[str]
     creates: Counter[str]
     faults_injected: Counter[str]
+    billing_notifications: Counter[int]
     requests_total: int
     in_flight: int
     peak_in_flight: int
@@ -61,6 +66,7 @@ class SimulatorStats:
         self.rejections = Counter()
         self.creates = Counter()
         self.faults_injected = Counter()
+        self.billing_notifications = Counter()
         self.requests_total = 0
         self.peak_in_flight = self.in_flight
 
@@ -80,6 +86,7 @@ class SimulatorStats:
             "rejections": dict(self.rejections),
             "creates": dict(self.creates),
             "faults_injected": dict(self.faults_injected),
+            "billing_notifications": {str(k): v for k, v in self.billing_notifications.items()},
             "in_flight": self.in_flight,
             "peak_in_flight": self.peak_in_flight,
         }
