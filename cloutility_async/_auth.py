@@ -19,7 +19,14 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import attrs
 
-from ._exceptions import APIError, AuthenticationError, CloutilityError, DecodeError
+from ._exceptions import (
+    APIError,
+    AuthenticationError,
+    ClientStateError,
+    CloutilityError,
+    DecodeError,
+    fresh_copy,
+)
 
 if TYPE_CHECKING:
     from ._transport import Sender
@@ -93,6 +100,22 @@ def _parse_token(body: Any, previous_refresh: str | None) -> Token:
     )
 
 
+class _GrantFlight:
+    """The grant in flight and, once ``done`` is set, its token or error."""
+
+    __slots__ = ("done", "error", "proactive", "token")
+
+    def __init__(self, *, proactive: bool) -> None:
+        self.done = anyio.Event()
+        self.proactive = proactive
+        self.token: Token | None = None
+        self.error: Exception | None = None
+
+
+def _describe(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, CloutilityError) else f"{type(exc).__name__}: {exc}"
+
+
 @attrs.define
 class TokenStatistics:
     """Counters for observing the token lifecycle (see ``Cloutility.statistics``)."""
@@ -123,7 +146,9 @@ class TokenManager:
         self._refresh_margin = refresh_margin
         self._on_token = on_token
         self._token: Token | None = None
-        self._lock = anyio.Lock()
+        self._flight: _GrantFlight | None = None
+        self._spawn: Callable[..., object] | None = None
+        self._refused = False  # the last grant was refused: stop proactive attempts
         self._changed = anyio.Event()
         self.stats = TokenStatistics()
 
@@ -165,52 +190,94 @@ class TokenManager:
         return max(0.0, token.seconds_left() - margin)
 
     async def run_refresher(self) -> None:
-        """Renew the token ahead of expiry until cancelled; never raises otherwise."""
+        """Renew the token ahead of expiry until cancelled; never raises otherwise.
+
+        After a failed renewal it backs off exponentially (1 s doubling to 60 s).
+        When the password itself is refused it stops trying on its own: the next
+        request that needs a token will try (and report) the grant.
+        """
         failures = 0
         while True:
             token = self._token
-            if token is None:
-                delay = 0.0
+            if token is None or self._refused:
+                delay = math.inf  # wait for a request to install a token
             elif failures:
-                delay = min(30.0, 0.5 * 2 ** (failures - 1), max(token.seconds_left() / 2, 0.05))
+                delay = min(60.0, 2.0 ** (failures - 1))
             else:
                 delay = self.refresh_delay(token)
             with anyio.move_on_after(delay):
                 # Wake early when another path (a 401, an expiry) replaced the token.
                 await self._changed.wait()
-            if self._token is not token:
+            if self._token is not token or self._refused:
+                failures = 0
                 continue
             try:
                 await self._renew(token, force=True, proactive=True)
                 failures = 0
-            except CloutilityError as exc:
+            except Exception as exc:  # a crash here would cancel the user's `async with`
                 failures += 1
-                logger.warning("cloutility.token_refresh_failed: %s (attempt %d)", exc, failures)
+                logger.warning(
+                    "cloutility.token_refresh_failed: %s (attempt %d)", _describe(exc), failures
+                )
+
+    def bind(self, spawn: Callable[..., object]) -> None:
+        """Run grants as tasks of the client's task group (``spawn`` is its start_soon)."""
+        self._spawn = spawn
 
     # -- internals -----------------------------------------------------------
 
-    @staticmethod
-    def _usable(token: Token) -> bool:
-        # A small skew so that a token does not expire on the wire.
-        return token.seconds_left() > min(2.0, token.expires_in / 10)
+    def _usable(self, token: Token) -> bool:
+        # A small skew so that a token does not expire on the wire, never larger
+        # than the refresh margin (else requests would wait for a valid token).
+        skew = min(2.0, token.expires_in / 10, self._refresh_margin)
+        return token.seconds_left() > skew
 
     async def _renew(
         self, stale: Token | None, *, force: bool = False, proactive: bool = False
     ) -> Token:
-        async with self._lock:
-            current = self._token
-            if current is not None and current is not stale and self._usable(current):
-                return current  # somebody renewed while we queued for the lock
-            if current is not None and not force and self._usable(current):
-                return current
+        """The one grant in flight, started if needed; callers only wait for it.
+
+        The grant runs in the client's task group, not in the caller's task: a
+        caller that is cancelled (a deadline, a closed connection) stops waiting,
+        but the grant goes on and serves everybody else.
+        """
+        current = self._token
+        if current is not None and self._usable(current) and (current is not stale or not force):
+            return current  # valid, and either not the refused one or nobody insists
+        flight = self._flight
+        if flight is None:
+            flight = self._flight = _GrantFlight(proactive=proactive)
+            if self._spawn is None:
+                await self._run_grant(flight, current)
+            else:
+                self._spawn(self._run_grant, flight, current)
+        await flight.done.wait()
+        if flight.error is not None:
+            raise fresh_copy(flight.error)
+        assert flight.token is not None
+        return flight.token
+
+    async def _run_grant(self, flight: _GrantFlight, current: Token | None) -> None:
+        try:
             token = await self._grant(current)
-            if proactive:
+        except Exception as exc:
+            flight.error = exc
+            self._refused = isinstance(exc, AuthenticationError)
+        else:
+            flight.token = token
+            self._refused = False
+            if flight.proactive:
                 self.stats.proactive_refreshes += 1
             self._token = token
             self._changed.set()
             self._changed = anyio.Event()
-        await self._notify(token)
-        return token
+        finally:
+            if flight.token is None and flight.error is None:  # cancelled: the client closed
+                flight.error = ClientStateError("the client closed while renewing its token")
+            self._flight = None
+            flight.done.set()
+        if flight.token is not None:
+            await self._notify(flight.token)
 
     async def _grant(self, current: Token | None) -> Token:
         if current is not None and current.refresh_token:

@@ -168,8 +168,9 @@ class Cloutility:
         self._closed = False
         self._task_group: TaskGroup | None = None
         self._flights = SingleFlight()
-        # The first job's `completed` per (bunit, consumer), for clamping job queries.
-        self._first_job_cache: dict[tuple[int, int], dt.datetime | None] = {}
+        # The first job's `completed` per (bunit, consumer), for clamping job queries:
+        # it never changes once a job has run (16 bytes a consumer).
+        self._first_job_cache: dict[tuple[int, int], dt.datetime] = {}
         self._root = Ref(self, self._base_url)
 
     @classmethod
@@ -233,15 +234,15 @@ class Cloutility:
             )
             sender.auth = auth
             self._sender, self._auth = sender, auth
-            await auth.login()
             task_group = await stack.enter_async_context(anyio.create_task_group())
-            task_group.start_soon(auth.run_refresher, name="cloutility-token-refresher")
-            self._task_group = task_group
             stack.callback(task_group.cancel_scope.cancel)
+            self._task_group = task_group
+            auth.bind(task_group.start_soon)
+            await auth.login()
+            task_group.start_soon(auth.run_refresher, name="cloutility-token-refresher")
         except BaseException:
             self._closed = True
-            with anyio.CancelScope(shield=True):
-                await stack.aclose()
+            await stack.aclose()  # the transport's close is shielded on its own
             raise
         return self
 

@@ -112,8 +112,9 @@ class MapStream(AsyncIterator[MapResult[T, R]]):
         self.close()
 
     def __del__(self) -> None:
-        # An abandoned stream must not keep its workers waiting forever.
-        if getattr(self, "_receive", None) is not None:
+        # An abandoned stream must not keep its workers waiting forever. The
+        # event loop may be gone already, and then there is nothing to stop.
+        with contextlib.suppress(Exception):
             self.close()
 
 
@@ -127,16 +128,18 @@ async def _run(
     slots = anyio.Semaphore(concurrency)
 
     async def work(item: T) -> None:
+        # The slot is held until the result is handed over, so no more than
+        # `concurrency` items run or wait ahead of a slow consumer.
         try:
-            result: MapResult[T, R] = MapResult(item, value=await fn(item))
-        except Exception as exc:
-            result = MapResult(item, error=exc)
-        finally:
-            slots.release()
-        try:
+            try:
+                result: MapResult[T, R] = MapResult(item, value=await fn(item))
+            except Exception as exc:
+                result = MapResult(item, error=exc)
             await send.send(result)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
             scope.cancel()  # nobody listens any more
+        finally:
+            slots.release()
 
     async def start(workers: TaskGroup, item: T) -> None:
         await slots.acquire()

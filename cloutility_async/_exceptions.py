@@ -24,7 +24,8 @@ Each error carries ``method``, ``url``, ``status`` and the server's
 
 from __future__ import annotations
 
-from typing import Any
+import copy
+from typing import Any, TypeVar
 
 __all__ = [
     "APIError",
@@ -150,3 +151,17 @@ class RateLimitError(APIError):
 
 class ServerError(APIError):
     """5xx: the server failed, still after the configured retries."""
+
+
+E = TypeVar("E", bound=BaseException)
+
+
+def fresh_copy(error: E) -> E:
+    """A copy of ``error`` to raise in another task, so tracebacks do not pile up on one object."""
+    try:
+        clone = copy.copy(error)
+    except Exception:  # an exception type that cannot be copied: share it
+        return error
+    clone.__cause__ = error.__cause__
+    clone.__suppress_context__ = error.__suppress_context__
+    return clone.with_traceback(None)

@@ -197,3 +197,39 @@ async def test_on_token_hook_sees_each_new_token() -> None:
         await anyio.sleep(0.3)
     assert [t.access_token for t in seen] == ["access-2-xyzzy", "access-3-xyzzy"]
     assert all(t.refresh_token == "refresh-1-plugh" for t in seen)
+
+
+async def test_a_cancelled_caller_does_not_abort_the_shared_grant() -> None:
+    """The caller that started a slow grant times out; the grant still serves the next caller."""
+    portal = FakePortal()
+    portal.route("GET", "fullVersion", json="1.0")
+    async with portal.client() as api:
+        portal.tokens.clear()  # revoked: the next call must renew
+        portal.grant_delay = 0.3
+        with anyio.move_on_after(0.05):
+            await api.full_version()
+        assert await api.full_version() == "1.0"
+    assert len(portal.grant_requests) == 2  # the login and the one renewal, not a restart
+
+
+async def test_the_refresher_survives_an_unexpected_error() -> None:
+    """An error that is not ours, raised during a proactive refresh, never reaches the body."""
+    portal = FakePortal(lifetime=0.4)
+    portal.route("GET", "fullVersion", json="1.0")
+    async with portal.client(max_retries=0) as api:
+        portal.router.post("oauth").mock(side_effect=RuntimeError("token endpoint exploded"))
+        await anyio.sleep(0.35)
+        portal.router.post("oauth").mock(side_effect=portal._oauth)
+        assert await api.full_version() == "1.0"
+
+
+async def test_a_refused_password_stops_proactive_attempts() -> None:
+    """When the password is changed behind the client, the refresher does not hammer the portal."""
+    portal = FakePortal(lifetime=0.3, allow_refresh=False)
+    async with portal.client() as api:
+        api._credentials = attrs.evolve(api._credentials, password="changed-elsewhere")
+        assert api._auth is not None
+        api._auth._credentials = api._credentials
+        await anyio.sleep(1.5)
+    # login, then one refused refresh and one refused password grant; no loop afterwards
+    assert len(portal.grant_requests) <= 4

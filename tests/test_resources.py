@@ -490,3 +490,52 @@ async def test_a_map_cut_short_by_the_client_closing_is_not_complete() -> None:
         with pytest.raises(ClientStateError, match="before every item"):
             await drain()
     assert seen == []
+
+
+async def test_map_does_not_run_ahead_of_a_slow_consumer() -> None:
+    """With concurrency 4, taking one result runs only a handful of items, not all of them."""
+    portal = FakePortal()
+    done: list[int] = []
+
+    async def work(item: int) -> int:
+        done.append(item)
+        return item
+
+    async with portal.client() as api, api.map(work, range(1000), concurrency=4) as results:
+        async for _ in results:
+            await anyio.sleep(0.05)
+            break
+    assert len(done) <= 12
+
+
+async def test_jobs_find_the_first_backup_once_it_has_run() -> None:
+    """A consumer without jobs is asked again later: 'no job yet' is not remembered."""
+    portal = FakePortal()
+    first = portal.route("GET", "bunits/22/consumers/408/jobs/first")
+    first.side_effect = [
+        httpx.Response(404, json={"message": "none"}),
+        ok(_job("2024-02-01T00:00:00Z")),
+    ]
+    jobs = portal.route(
+        "GET", "bunits/22/consumers/408/jobs", json={"items": [_job("2024-02-01T00:00:00Z")]}
+    )
+    async with portal.client() as api:
+        ref = api.bunit(22).consumer(408)
+        assert await ref.jobs(start=dt.date(2024, 1, 1)) == []
+        assert len(await ref.jobs(start=dt.date(2024, 1, 1))) == 1
+    assert jobs.calls.last.request.url.params["startTime"] == "2024-02-01T00:00:00Z"
+
+
+async def test_audit_log_keeps_paging_when_the_server_caps_the_page_size() -> None:
+    """Asked for 50 a page but given 20, the iterator follows `total` to the end."""
+    portal = FakePortal()
+    entries = [{"id": i} for i in range(45)]
+
+    async def capped(request: httpx.Request) -> httpx.Response:
+        offset = int(request.url.params["offset"])
+        return ok({"total": len(entries), "items": entries[offset : offset + 20]})
+
+    portal.route("GET", "bunits/22/consumers/408/auditlogs", capped)
+    async with portal.client() as api:
+        log = await api.bunit(22).consumer(408).audit_log(page_size=50)
+        assert [entry.id async for entry in log] == list(range(45))

@@ -95,7 +95,11 @@ class ConsumerRef(Ref):
             for entry in page.items:
                 yield entry
             offset += len(page.items)
-            if len(page.items) < page_size or (page.total is not None and offset >= page.total):
+            # With a total, page until it is reached (the server may cap `limit`);
+            # without one, a short page is the last.
+            if not page.items or (
+                offset >= page.total if page.total is not None else len(page.items) < page_size
+            ):
                 return
 
     async def reports(
@@ -163,10 +167,10 @@ class ConsumerRef(Ref):
         try:
             job = await self.first_job()
         except NotFoundError:
-            completed = None
-        else:
-            completed = None if job.completed is None else as_utc(job.completed)
-        cache[key] = completed
+            return None  # no job yet: not cached, the first backup may run any time
+        if job.completed is None:
+            return None
+        completed = cache[key] = as_utc(job.completed)
         return completed
 
 
