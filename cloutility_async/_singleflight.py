@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 
 import anyio
 
+from ._exceptions import fresh_copy
+
 __all__ = ["SingleFlight"]
 
 T = TypeVar("T")
@@ -61,7 +63,8 @@ class SingleFlight:
             if flight.abandoned:
                 continue  # the leader was cancelled: try again, maybe as the leader
             if flight.error is not None:
-                raise flight.error
+                # A copy per waiter: one shared object would pile up every waiter's frames.
+                raise fresh_copy(flight.error)
             result: T = flight.result
             return result
 

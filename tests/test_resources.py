@@ -539,3 +539,43 @@ async def test_audit_log_keeps_paging_when_the_server_caps_the_page_size() -> No
     async with portal.client() as api:
         log = await api.bunit(22).consumer(408).audit_log(page_size=50)
         assert [entry.id async for entry in log] == list(range(45))
+
+
+async def test_waiters_of_a_failed_get_each_get_their_own_error() -> None:
+    """Shared failures are copies: a traceback does not collect every waiter's frames."""
+    portal = FakePortal()
+
+    async def slow_404(request: httpx.Request) -> httpx.Response:
+        await anyio.sleep(0.02)
+        return httpx.Response(404, json={"message": "gone"})
+
+    portal.route("GET", "bunits/22/consumers/408", slow_404)
+    errors: list[NotFoundError] = []
+    async with portal.client() as api:
+        ref = api.bunit(22).consumer(408)
+
+        async def get() -> None:
+            try:
+                await ref.get()
+            except NotFoundError as exc:
+                errors.append(exc)
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(20):
+                tg.start_soon(get)
+    assert len(errors) == 20
+    assert len({id(e) for e in errors}) == 20
+    assert {e.status for e in errors} == {404}
+
+
+async def test_invoke_refuses_parameters_it_cannot_encode() -> None:
+    """An action parameter that is neither a date, text nor a number is a ValidationError."""
+    from cloutility_async import APIEndpoint
+
+    portal = FakePortal()
+    action = APIEndpoint(
+        name="Calculate UTC offset", method="GET", href=f"{BASE}/timezones/4/offset?date"
+    )
+    async with portal.client() as api:
+        with pytest.raises(ValidationError, match="date"):
+            await api.invoke(action, date=object())

@@ -50,7 +50,10 @@ def action_request(action: APIEndpoint, params: dict[str, Any]) -> tuple[str, ht
     """
     if not action.href:
         raise ValidationError(f"the action {action.name!r} has no href")
-    url = httpx.URL(action.href)
+    try:
+        url = httpx.URL(action.href)
+    except (httpx.InvalidURL, TypeError) as exc:
+        raise ValidationError(f"the action {action.name!r} has an invalid href") from exc
     expected = [key for key, _ in url.params.multi_items()]
     missing = [key for key in expected if key not in params]
     unknown = [key for key in params if key not in expected]
@@ -58,8 +61,14 @@ def action_request(action: APIEndpoint, params: dict[str, Any]) -> tuple[str, ht
         raise ValidationError(
             f"the action {action.name!r} takes {expected}; missing {missing}, unknown {unknown}"
         )
-    values = {
-        key: iso_utc(value, key) if isinstance(value, dt.date) else value
-        for key, value in params.items()
-    }
+    values: dict[str, str | int | float] = {}
+    for key, value in params.items():
+        if isinstance(value, dt.date):
+            values[key] = iso_utc(value, key)
+        elif isinstance(value, bool):
+            values[key] = "true" if value else "false"
+        elif isinstance(value, (str, int, float)):
+            values[key] = value
+        else:
+            raise ValidationError(f"{key} must be a date, text or a number, got {value!r}")
     return (action.method or "GET").upper(), url.copy_with(params=values)
