@@ -21,6 +21,8 @@ import httpx
 
 __all__ = ["AiohttpTransport"]
 
+_EXTENSIONS = {"http_version": b"HTTP/1.1"}  # httpx.Response copies it
+
 
 @contextmanager
 def _map_aiohttp_errors(request: httpx.Request) -> Iterator[None]:
@@ -49,6 +51,40 @@ async def _request_body(stream: httpx.AsyncByteStream) -> AsyncIterator[bytes]:
         yield chunk
 
 
+def _read_response(
+    status: int, raw_headers: Any, body: bytes, request: httpx.Request
+) -> httpx.Response:
+    """The response ``httpx.Response(content=body)`` makes, in a quarter of the time.
+
+    ``httpx.Response(content=...)`` runs the body through httpx's streaming decoder
+    machinery, which costs more than the rest of the response. Without a
+    ``Content-Encoding`` there is nothing to decode: the body is set as read, with the
+    same headers and flags. With one, httpx builds (and decodes) it as before.
+    """
+    has_length = False
+    for key, _ in raw_headers:
+        name = key.lower()
+        if name == b"content-encoding":
+            return httpx.Response(
+                status, headers=raw_headers, content=body, request=request, extensions=_EXTENSIONS
+            )
+        if name == b"content-length":
+            has_length = True
+    response = httpx.Response(
+        status,
+        headers=raw_headers,
+        stream=httpx.ByteStream(body),
+        request=request,
+        extensions=_EXTENSIONS,
+    )
+    if body and not has_length:
+        response.headers["Content-Length"] = str(len(body))  # as Response(content=) adds it
+    response._content = body
+    response.is_stream_consumed = True
+    response.is_closed = True
+    return response
+
+
 class AiohttpTransport(httpx.AsyncBaseTransport):
     """Send httpx requests through one ``aiohttp.ClientSession`` (asyncio only)."""
 
@@ -56,6 +92,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._max_connections = max_connections
         self._keepalive_expiry = keepalive_expiry
         self._session: aiohttp.ClientSession | None = None
+        self._timeouts: Any = None
+        self._timeout = aiohttp.ClientTimeout()
 
     def _open_session(self) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(
@@ -82,12 +120,16 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         except httpx.RequestNotRead:
             data = _request_body(request.stream)  # type: ignore[arg-type]
             request.headers.pop("transfer-encoding", None)  # aiohttp chunks it itself
-        timeout = aiohttp.ClientTimeout(
-            total=None,
-            connect=timeouts.get("pool"),
-            sock_connect=timeouts.get("connect"),
-            sock_read=timeouts.get("read"),
-        )
+        if timeouts is self._timeouts:
+            timeout = self._timeout  # the same settings as the last request
+        else:
+            timeout = aiohttp.ClientTimeout(
+                total=None,
+                connect=timeouts.get("pool"),
+                sock_connect=timeouts.get("connect"),
+                sock_read=timeouts.get("read"),
+            )
+            self._timeouts, self._timeout = timeouts, timeout
         with _map_aiohttp_errors(request):
             async with self._session.request(
                 request.method,
@@ -98,13 +140,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 timeout=timeout,
             ) as response:
                 body = await response.read()
-                return httpx.Response(
-                    status_code=response.status,
-                    headers=response.raw_headers,
-                    content=body,
-                    request=request,
-                    extensions={"http_version": b"HTTP/1.1"},
-                )
+                return _read_response(response.status, response.raw_headers, body, request)
 
     async def aclose(self) -> None:
         if self._session is not None:

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import anyio
+import anyio.lowlevel
 import attrs
 import httpx
 
@@ -51,6 +52,9 @@ NEVER_SENT = (
     httpx.UnsupportedProtocol,
 )
 MAX_REDIRECTS = 5
+# Methods for which httpx.Request adds ``Content-Length: 0`` to a body-less request.
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_NO_BODY = httpx.ByteStream(b"")
 
 QueryParams = Mapping[str, Any] | Sequence[tuple[str, Any]]
 
@@ -178,6 +182,10 @@ class Sender:
             "Accept": "application/json",
             "User-Agent": user_agent,
         }
+        # The headers of a body-less request, built once per (bearer, host): what
+        # httpx.Request would build (Host first), so each request only copies them.
+        self._plain_key: tuple[str | None, bytes] | None = None
+        self._plain_headers = httpx.Headers()
 
     def url(self, url: str | httpx.URL) -> httpx.URL:
         """Resolve a path relative to ``base_url`` (absolute URLs pass through)."""
@@ -332,6 +340,8 @@ class Sender:
         token: Token | None,
         on_api: bool,
     ) -> httpx.Request:
+        if body is None and stream is None and not extra_headers and method not in _BODY_METHODS:
+            return self._build_plain(method, url, token.access_token if token else None)
         headers = dict(self._base_headers)
         headers.update(extra_headers)
         if not on_api:
@@ -346,9 +356,40 @@ class Sender:
         request.extensions["timeout"] = self._timeout_ext
         return request
 
+    def _build_plain(self, method: str, url: httpx.URL, bearer: str | None) -> httpx.Request:
+        """A body-less request, equal to what ``_build`` makes through ``httpx.Request``'s
+        own header preparation (Host first, no Content-Length), at a fraction of its cost."""
+        key = (bearer, url.netloc)
+        if key != self._plain_key:
+            fields = dict(self._base_headers)
+            if bearer is not None:
+                fields["Authorization"] = f"Bearer {bearer}"
+            # httpx encodes str headers as ASCII, and puts the Host it adds first.
+            headers = [(b"Host", url.netloc)] if url.host else []
+            headers += [(k.encode("ascii"), v.encode("ascii")) for k, v in fields.items()]
+            self._plain_headers = httpx.Headers(headers)
+            self._plain_key = key
+        request = httpx.Request(
+            method,
+            url,
+            headers=self._plain_headers,
+            stream=_NO_BODY,
+            extensions={"timeout": self._timeout_ext},
+        )
+        request.read()  # an empty body, read: as httpx.Request(content=None) leaves it
+        return request
+
     async def _send_once(self, request: httpx.Request) -> httpx.Response:
         stats = self.stats
-        async with self.limiter:
+        limiter = self.limiter
+        # `async with limiter` yields to the event loop even when a slot is free; a free
+        # slot is taken at once (after the same cancellation check), a busy one awaited.
+        await anyio.lowlevel.checkpoint_if_cancelled()
+        try:
+            limiter.acquire_nowait()
+        except anyio.WouldBlock:
+            await limiter.acquire()
+        try:
             stats.requests += 1
             stats.in_flight += 1
             if stats.in_flight > stats.peak_in_flight:
@@ -363,6 +404,8 @@ class Sender:
                     await response.aclose()
             finally:
                 stats.in_flight -= 1
+        finally:
+            limiter.release()
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "cloutility.request: %s %s -> %d in %.1f ms headers=%s",
