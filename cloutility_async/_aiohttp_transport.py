@@ -92,6 +92,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._max_connections = max_connections
         self._keepalive_expiry = keepalive_expiry
         self._session: aiohttp.ClientSession | None = None
+        self._closed = False
         self._timeouts: Any = None
         self._timeout = aiohttp.ClientTimeout()
 
@@ -112,6 +113,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if self._session is None:
+            if self._closed:
+                raise RuntimeError("this AiohttpTransport is closed")
             self._session = self._open_session()
         timeouts: dict[str, Any] = request.extensions.get("timeout", {})
         data: Any
@@ -143,6 +146,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 return _read_response(response.status, response.raw_headers, body, request)
 
     async def aclose(self) -> None:
+        self._closed = True  # never reopen: a late request must not leak a new session
         if self._session is not None:
             session, self._session = self._session, None
             await session.close()

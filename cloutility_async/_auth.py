@@ -161,6 +161,11 @@ class TokenManager:
 
     # -- what requests call ------------------------------------------------
 
+    def usable_token(self) -> Token | None:
+        """The current token if it can be sent now, else None (no I/O, no waiting)."""
+        token = self._token
+        return token if token is not None and self._usable(token) else None
+
     async def token(self) -> Token:
         """A valid token: the current one if it has not expired, else a new one."""
         token = self._token

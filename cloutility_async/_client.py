@@ -262,6 +262,8 @@ class Cloutility:
         """
         stack, self._stack = self._stack, None
         self._closed = True
+        if self._sender is not None:
+            self._sender.closed = True  # requests still retrying stop at their next attempt
         if stack is not None:
             await stack.aclose()
 

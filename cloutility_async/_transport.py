@@ -9,9 +9,11 @@ error tree in ``_exceptions``.
 
 from __future__ import annotations
 
+import datetime as dt
 import email.utils
 import json
 import logging
+import math
 import random
 import time
 from collections.abc import Mapping, Sequence
@@ -26,6 +28,7 @@ from ._exceptions import (
     APIError,
     AuthenticationError,
     BadRequestError,
+    ClientStateError,
     ConflictError,
     DecodeError,
     NotFoundError,
@@ -72,16 +75,26 @@ class RetryPolicy:
         return random.uniform(0, min(self.backoff_max, self.backoff_base * 2**attempt))  # noqa: S311
 
     def retry_after(self, response: httpx.Response, attempt: int) -> float:
-        """The server's ``Retry-After`` (seconds or HTTP date), capped; else backoff."""
-        value = response.headers.get("retry-after")
+        """The server's ``Retry-After`` (seconds or HTTP date), capped; else backoff.
+
+        A value that is neither (``soon``) falls back to backoff, never raises.
+        """
+        value = response.headers.get("retry-after", "").strip()
+        seconds = -1.0
         if value:
             try:
                 seconds = float(value)
             except ValueError:
-                parsed = email.utils.parsedate_to_datetime(value) if value else None
-                seconds = parsed.timestamp() - time.time() if parsed is not None else -1.0
-            if seconds >= 0:
-                return min(seconds, self.max_retry_after)
+                try:
+                    moment = email.utils.parsedate_to_datetime(value)
+                except (TypeError, ValueError, IndexError):
+                    moment = None
+                if moment is not None:
+                    if moment.tzinfo is None:
+                        moment = moment.replace(tzinfo=dt.timezone.utc)
+                    seconds = moment.timestamp() - time.time()
+        if math.isfinite(seconds) and seconds >= 0:
+            return min(seconds, self.max_retry_after)
         return self.backoff(attempt)
 
 
@@ -175,6 +188,7 @@ class Sender:
         self.limiter = limiter
         self.retry = retry
         self.auth: TokenManager | None = None
+        self.closed = False
         self.stats = SenderStatistics()
         self._timeout_ext = timeout.as_dict()
         self._base_headers = {
@@ -212,6 +226,8 @@ class Sender:
                 authenticated=False,
                 # A grant creates nothing: retrying it is always safe.
                 idempotent=True,
+                # Nor does it queue behind the requests that wait for it.
+                limited=False,
             )
         except BadRequestError as exc:
             raise AuthenticationError(
@@ -257,6 +273,7 @@ class Sender:
         headers: Mapping[str, str] | None = None,
         authenticated: bool = True,
         idempotent: bool | None = None,
+        limited: bool = True,
     ) -> httpx.Response:
         """Send one request with retries; return a 2xx response or raise."""
         method = method.upper()
@@ -273,13 +290,12 @@ class Sender:
         redirects = 0
         attempt = 0
         while True:
-            on_api = self.is_api_url(target)
-            token: Token | None = None
-            if authenticated and on_api and self.auth is not None:
-                token = await self.auth.token()
-            request = self._build(method, target, body, stream, extra_headers, token, on_api)
+            if self.closed:
+                raise ClientStateError("the client is closed", method=method, url=str(target))
             try:
-                response = await self._send_once(request)
+                response, token = await self._attempt(
+                    method, target, body, stream, extra_headers, authenticated, limited
+                )
             except httpx.TransportError as exc:
                 never_sent = isinstance(exc, NEVER_SENT)
                 if (
@@ -310,6 +326,14 @@ class Sender:
                 await self.auth.invalidate(token)
                 continue
             if status in (301, 302, 303, 307, 308):
+                if stream is not None and status != 303:
+                    # The body was streamed once and is gone: it cannot be sent again.
+                    raise APIError(
+                        "refusing to replay a streamed body on a redirect",
+                        method=method,
+                        url=str(target),
+                        status=status,
+                    )
                 target = self._redirect_target(response, redirects)
                 redirects += 1
                 if status == 303:
@@ -323,7 +347,7 @@ class Sender:
                 attempt += 1
                 delay = (
                     self.retry.retry_after(response, attempt)
-                    if status == 429
+                    if status in (429, 503)
                     else self.retry.backoff(attempt)
                 )
                 await self._pause(delay, method, target, f"HTTP {status}")
@@ -340,13 +364,20 @@ class Sender:
         token: Token | None,
         on_api: bool,
     ) -> httpx.Request:
-        if body is None and stream is None and not extra_headers and method not in _BODY_METHODS:
+        if (
+            on_api
+            and body is None
+            and stream is None
+            and not extra_headers
+            and method not in _BODY_METHODS
+        ):
             return self._build_plain(method, url, token.access_token if token else None)
         headers = dict(self._base_headers)
         headers.update(extra_headers)
         if not on_api:
-            # Credentials never leave the configured API's origin.
+            # Credentials (and the Origin they belong to) never leave the API's origin.
             headers.pop("Authorization", None)
+            headers.pop("Origin", None)
         elif token is not None:
             headers["Authorization"] = f"Bearer {token.access_token}"
         if stream is not None:
@@ -379,33 +410,78 @@ class Sender:
         request.read()  # an empty body, read: as httpx.Request(content=None) leaves it
         return request
 
-    async def _send_once(self, request: httpx.Request) -> httpx.Response:
-        stats = self.stats
-        limiter = self.limiter
+    async def _acquire(self) -> None:
         # `async with limiter` yields to the event loop even when a slot is free; a free
         # slot is taken at once (after the same cancellation check), a busy one awaited.
         await anyio.lowlevel.checkpoint_if_cancelled()
         try:
-            limiter.acquire_nowait()
+            self.limiter.acquire_nowait()
         except anyio.WouldBlock:
-            await limiter.acquire()
+            await self.limiter.acquire()
+
+    async def _attempt(
+        self,
+        method: str,
+        url: httpx.URL,
+        body: bytes | None,
+        stream: httpx.AsyncByteStream | None,
+        extra_headers: dict[str, str],
+        authenticated: bool,
+        limited: bool,
+    ) -> tuple[httpx.Response, Token | None]:
+        """One exchange inside a limiter slot, with the token current when the slot is got.
+
+        The token is chosen after the slot, so a request that queued for a long
+        time does not send a token that expired meanwhile; a request that must
+        wait for a new token gives its slot back while it waits.
+        """
+        on_api = self.is_api_url(url)
+        auth = self.auth if authenticated and on_api else None
+        held = False
         try:
-            stats.requests += 1
-            stats.in_flight += 1
-            if stats.in_flight > stats.peak_in_flight:
-                stats.peak_in_flight = stats.in_flight
-            started = time.perf_counter()
-            try:
-                response = await self.transport.handle_async_request(request)
-                response.request = request
-                try:
-                    await response.aread()
-                finally:
-                    await response.aclose()
-            finally:
-                stats.in_flight -= 1
+            if limited:
+                await self._acquire()
+                held = True
+            token: Token | None = None
+            if auth is not None:
+                token = auth.usable_token()
+                if token is None:
+                    if held:
+                        self.limiter.release()
+                        held = False
+                    fresh = await auth.token()
+                    if limited:
+                        await self._acquire()
+                        held = True
+                    token = auth.usable_token() or fresh
+            request = self._build(method, url, body, stream, extra_headers, token, on_api)
+            return await self._exchange(request), token
         finally:
-            limiter.release()
+            if held:
+                self.limiter.release()
+
+    async def _exchange(self, request: httpx.Request) -> httpx.Response:
+        stats = self.stats
+        stats.requests += 1
+        stats.in_flight += 1
+        if stats.in_flight > stats.peak_in_flight:
+            stats.peak_in_flight = stats.in_flight
+        started = time.perf_counter()
+        try:
+            response = await self.transport.handle_async_request(request)
+            response.request = request
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
+        except httpx.DecodingError as exc:  # e.g. a corrupt gzip body: not a network failure
+            raise DecodeError(
+                f"the response body could not be decoded: {exc}",
+                method=request.method,
+                url=str(request.url),
+            ) from exc
+        finally:
+            stats.in_flight -= 1
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "cloutility.request: %s %s -> %d in %.1f ms headers=%s",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+from collections.abc import AsyncIterator
 
 import anyio
 import httpx
@@ -323,3 +324,92 @@ async def test_default_transport_retries_a_post_that_could_not_connect() -> None
             )
         assert sender.stats.requests - before == 3
         await sender.transport.aclose()
+
+
+async def test_an_unreadable_retry_after_falls_back_to_backoff() -> None:
+    """Retry-After: soon is neither seconds nor a date: the retry uses backoff, nothing raises."""
+    portal = FakePortal()
+    route = portal.route("GET", "fullVersion")
+    route.side_effect = [
+        httpx.Response(429, headers={"Retry-After": "soon"}),
+        httpx.Response(503, headers={"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}),
+        httpx.Response(200, json="1.0"),
+    ]
+    async with portal.client() as api:
+        assert await api.full_version() == "1.0"
+    assert route.call_count == 3
+
+
+async def test_a_corrupt_compressed_body_is_a_decode_error() -> None:
+    """A gzip body that does not inflate raises DecodeError, not httpx's DecodingError."""
+    portal = FakePortal()
+    portal.route(
+        "GET", "fullVersion", content=b"definitely not gzip", headers={"Content-Encoding": "gzip"}
+    )
+    async with portal.client() as api:
+        with pytest.raises(DecodeError, match="could not be decoded"):
+            await api.full_version()
+
+
+async def test_requests_that_queued_past_expiry_send_the_new_token() -> None:
+    """A request picks its token when it gets a slot, so a long queue causes no 401s."""
+    portal = FakePortal(lifetime=1.0)
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        await anyio.sleep(0.1)
+        return httpx.Response(200, json="1.0")
+
+    portal.route("GET", "fullVersion", slow)
+    async with portal.client(max_concurrency=2, refresh_margin=0.3) as api:
+        async with anyio.create_task_group() as tg:
+            for _ in range(30):
+                tg.start_soon(api.full_version)
+        stats = api.statistics()
+    assert stats.replays_after_401 == 0
+    assert stats.refresh_grants >= 1
+
+
+async def test_a_streamed_body_is_not_replayed_on_a_redirect() -> None:
+    """A 307 after an upload cannot be followed: the stream is spent."""
+    portal = FakePortal()
+    portal.route("POST", "bunits/22/invoicefiles", status_code=307, headers={"Location": "/v1/x"})
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"%PDF-1.7 ..."
+
+    async with portal.client() as api:
+        with pytest.raises(APIError, match="streamed body"):
+            await api.bunit(22).upload_invoice_file(chunks(), filename="a.pdf")
+
+
+async def test_a_request_still_retrying_when_the_client_closes_stops() -> None:
+    """After the client is closed, a retry loop raises ClientStateError instead of reopening."""
+    from cloutility_async import ClientStateError
+
+    portal = FakePortal()
+    portal.route("GET", "fullVersion", status_code=503)
+    errors: list[Exception] = []
+    api = portal.client(backoff_base=0.2, max_retries=5)
+
+    async def call() -> None:
+        try:
+            await api.full_version()
+        except Exception as exc:
+            errors.append(exc)
+
+    async with anyio.create_task_group() as tg, api:
+        tg.start_soon(call)
+        await anyio.sleep(0.05)
+    assert len(errors) == 1
+    assert isinstance(errors[0], ClientStateError)
+
+
+async def test_no_origin_header_goes_to_another_host() -> None:
+    """Origin belongs to the API's client registration: other hosts do not get it either."""
+    portal = FakePortal()
+    foreign = portal.router.get("https://other.example/x").mock(
+        return_value=httpx.Response(200, json={})
+    )
+    async with portal.client() as api:
+        await api._get_json("https://other.example/x")
+    assert "origin" not in foreign.calls.last.request.headers
