@@ -150,6 +150,7 @@ class Cloutility:
         if not url.path.endswith("/"):
             url = url.copy_with(path=url.path + "/")
         self._base_url = url
+        self._base_text = str(url)  # ends with "/": proxies append their paths to it
         self._max_concurrency: int = _positive("max_concurrency", max_concurrency, integer=True)
         self._retry = RetryPolicy(
             max_retries=_positive("max_retries", max_retries, allow_zero=True, integer=True),

@@ -79,7 +79,13 @@ class MapStream(AsyncIterator[MapResult[T, R]]):
 
     async def __anext__(self) -> MapResult[T, R]:
         try:
-            outcome = await self._receive.receive()
+            # Take what is ready without a trip through the event loop: one result
+            # per loop pass would leave workers blocked on a full buffer.
+            await anyio.lowlevel.checkpoint_if_cancelled()
+            try:
+                outcome = self._receive.receive_nowait()
+            except anyio.WouldBlock:
+                outcome = await self._receive.receive()
         except anyio.ClosedResourceError:
             raise StopAsyncIteration from None  # closed by the caller
         except anyio.EndOfStream:
@@ -142,7 +148,10 @@ async def _run(
             slots.release()
 
     async def start(workers: TaskGroup, item: T) -> None:
-        await slots.acquire()
+        try:
+            slots.acquire_nowait()
+        except anyio.WouldBlock:
+            await slots.acquire()
         workers.start_soon(work, item)
 
     with scope:

@@ -44,7 +44,7 @@ class BusinessUnitRef(BillingMixin):
 
     def __init__(self, api: Cloutility, bunit_id: int | str) -> None:
         self.id = check_id(bunit_id, "bunit_id")
-        super().__init__(api, api.base_url.join(f"bunits/{self.id}"))
+        super().__init__(api, self._at(api, f"bunits/{self.id}"))
 
     def __await__(self) -> Generator[Any, None, BusinessUnit]:
         return self.get().__await__()

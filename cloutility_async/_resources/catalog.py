@@ -26,7 +26,7 @@ class TimeZoneRef(Ref):
 
     def __init__(self, api: Cloutility, timezone_id: int | str) -> None:
         self.id = check_id(timezone_id, "timezone_id")
-        super().__init__(api, api.base_url.join(f"timezones/{self.id}"))
+        super().__init__(api, self._at(api, f"timezones/{self.id}"))
 
     def __await__(self) -> Generator[Any, None, TimeZone]:
         return self.get().__await__()

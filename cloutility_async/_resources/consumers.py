@@ -29,7 +29,7 @@ class ConsumerRef(Ref):
     def __init__(self, api: Cloutility, bunit_id: int | str, consumer_id: int | str) -> None:
         self.bunit_id = check_id(bunit_id, "bunit_id")
         self.id = check_id(consumer_id, "consumer_id")
-        super().__init__(api, api.base_url.join(f"bunits/{self.bunit_id}/consumers/{self.id}"))
+        super().__init__(api, self._at(api, f"bunits/{self.bunit_id}/consumers/{self.id}"))
 
     def __await__(self) -> Generator[Any, None, Consumer]:
         return self.get().__await__()

@@ -33,7 +33,7 @@ class NodeRef(Ref):
         self.bunit_id = check_id(bunit_id, "bunit_id")
         self.consumer_id = check_id(consumer_id, "consumer_id")
         super().__init__(
-            api, api.base_url.join(f"bunits/{self.bunit_id}/consumers/{self.consumer_id}/node")
+            api, self._at(api, f"bunits/{self.bunit_id}/consumers/{self.consumer_id}/node")
         )
 
     def __await__(self) -> Generator[Any, None, Node]:
