@@ -46,9 +46,27 @@ def _map_aiohttp_errors(request: httpx.Request) -> Iterator[None]:
         raise httpx.ReadError(str(exc) or type(exc).__name__, request=request) from exc
 
 
-async def _request_body(stream: httpx.AsyncByteStream) -> AsyncIterator[bytes]:
-    async for chunk in stream:
-        yield chunk
+class _BodySource:
+    """Feeds a request stream to aiohttp and keeps the stream's own error.
+
+    aiohttp wraps an exception raised by the body it is sending into a
+    connection error; the caller must see the original (e.g. "the file
+    shrank"), as it does with httpx's transport on trio.
+    """
+
+    __slots__ = ("error", "stream")
+
+    def __init__(self, stream: httpx.AsyncByteStream) -> None:
+        self.stream = stream
+        self.error: Exception | None = None
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self.stream:
+                yield chunk
+        except Exception as exc:
+            self.error = exc
+            raise
 
 
 def _read_response(
@@ -118,10 +136,12 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             self._session = self._open_session()
         timeouts: dict[str, Any] = request.extensions.get("timeout", {})
         data: Any
+        source: _BodySource | None = None
         try:
             data = request.content or None
         except httpx.RequestNotRead:
-            data = _request_body(request.stream)  # type: ignore[arg-type]
+            source = _BodySource(request.stream)  # type: ignore[arg-type]
+            data = source.chunks()
             request.headers.pop("transfer-encoding", None)  # aiohttp chunks it itself
         if timeouts is self._timeouts:
             timeout = self._timeout  # the same settings as the last request
@@ -133,6 +153,17 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 sock_read=timeouts.get("read"),
             )
             self._timeouts, self._timeout = timeouts, timeout
+        try:
+            return await self._exchange(request, data, timeout)
+        except httpx.TransportError:
+            if source is not None and source.error is not None:
+                raise source.error from None
+            raise
+
+    async def _exchange(
+        self, request: httpx.Request, data: Any, timeout: aiohttp.ClientTimeout
+    ) -> httpx.Response:
+        assert self._session is not None
         with _map_aiohttp_errors(request):
             async with self._session.request(
                 request.method,

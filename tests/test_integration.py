@@ -204,3 +204,18 @@ async def test_the_pytest_plugin_serves_on_loopback(cloutility_server: object) -
     assert base_url.startswith("http://127.0.0.1:")
     async with client_for(sim, base_url) as api:
         assert await api.full_version() == "1.0.4480.0"
+
+
+async def test_an_upload_source_error_surfaces_as_itself_on_both_backends(
+    sim: Simulator, served: str
+) -> None:
+    """A bad chunk from the caller's iterator is a ValidationError, not a network error."""
+    from cloutility_async import ValidationError
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"%PDF-1.7 first part"
+        yield "not bytes"  # type: ignore[misc]
+
+    async with client_for(sim, served) as api:
+        with pytest.raises(ValidationError, match="bytes"):
+            await api.bunit(22).upload_invoice_file(chunks(), filename="bad.pdf")

@@ -359,7 +359,13 @@ async def _read_file(path: Path, size: int) -> AsyncIterator[bytes]:
 
 
 async def _checked_chunks(source: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
-    async for chunk in source:
-        if not isinstance(chunk, (bytes, bytearray, memoryview)):
-            raise ValidationError(f"file chunks must be bytes, got {type(chunk).__name__}")
-        yield bytes(chunk)
+    try:
+        async for chunk in source:
+            if not isinstance(chunk, (bytes, bytearray, memoryview)):
+                raise ValidationError(f"file chunks must be bytes, got {type(chunk).__name__}")
+            yield bytes(chunk)
+    finally:
+        # The caller's generator is closed here, in this task, however the upload ends.
+        closer = getattr(source, "aclose", None)
+        if closer is not None:
+            await closer()
