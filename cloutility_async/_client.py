@@ -47,7 +47,7 @@ from ._resources.business_units import BusinessUnitRef
 from ._resources.catalog import TimeZoneRef, action_request
 from ._resources.consumers import ConsumerRef
 from ._singleflight import SingleFlight
-from ._transport import RetryPolicy, Sender, same_origin
+from ._transport import RetryPolicy, Sender, expect_string, same_origin
 from ._version import __version__
 
 __all__ = ["DEFAULT_BASE_URL", "ClientStatistics", "Cloutility", "ConsumerEntry"]
@@ -378,15 +378,7 @@ class Cloutility:
         """The portal's full version string (``GET fullVersion``)."""
         sender = self._require_sender()
         response = await sender.send("GET", "fullVersion")
-        body = sender.decode_json(response)
-        if not isinstance(body, str):
-            raise DecodeError(
-                "expected a JSON string",
-                method="GET",
-                url=str(response.request.url),
-                status=response.status_code,
-            )
-        return body
+        return expect_string(sender.decode_json(response), response)
 
     def bunit(self, bunit_id: int | str) -> BusinessUnitRef:
         """A proxy for business unit ``bunit_id``; no I/O until a method is awaited."""

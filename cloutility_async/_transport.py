@@ -41,7 +41,14 @@ from ._exceptions import (
 if TYPE_CHECKING:
     from ._auth import Token, TokenManager
 
-__all__ = ["RetryPolicy", "Sender", "error_for_response", "same_origin"]
+__all__ = [
+    "RetryPolicy",
+    "Sender",
+    "decode_error",
+    "error_for_response",
+    "expect_string",
+    "same_origin",
+]
 
 logger = logging.getLogger("cloutility_async.http")
 
@@ -165,6 +172,23 @@ def error_for_response(response: httpx.Response) -> APIError:
     )
 
 
+def decode_error(message: str, response: httpx.Response) -> DecodeError:
+    """A DecodeError naming the method, URL and status of ``response``."""
+    return DecodeError(
+        message,
+        method=response.request.method,
+        url=str(response.request.url),
+        status=response.status_code,
+    )
+
+
+def expect_string(data: Any, response: httpx.Response) -> str:
+    """``data`` if the body was a bare JSON string (``fullVersion``, ``activate``)."""
+    if not isinstance(data, str):
+        raise decode_error("expected a JSON string", response)
+    return data
+
+
 def _redact(headers: httpx.Headers) -> dict[str, str]:
     return {k: ("Bearer ***" if k.lower() == "authorization" else v) for k, v in headers.items()}
 
@@ -254,11 +278,8 @@ class Sender:
             return json.loads(content)
         except ValueError:
             kind = response.headers.get("content-type", "unknown content type")
-            raise DecodeError(
-                f"expected JSON, got {kind} ({len(content)} bytes)",
-                method=response.request.method,
-                url=str(response.request.url),
-                status=response.status_code,
+            raise decode_error(
+                f"expected JSON, got {kind} ({len(content)} bytes)", response
             ) from None
 
     async def send(

@@ -16,6 +16,7 @@ import httpx
 from .._converter import ConversionError, structure, structure_collection, to_payload
 from .._exceptions import DecodeError, ValidationError
 from .._models import Collection
+from .._transport import decode_error
 
 if TYPE_CHECKING:
     from .._client import Cloutility
@@ -157,12 +158,7 @@ def _structure(data: Any, cls: type[M], response: httpx.Response) -> M:
 
 
 def _decode_error(exc: ConversionError, response: httpx.Response) -> DecodeError:
-    return DecodeError(
-        f"the response does not fit the model: {exc}",
-        method=response.request.method,
-        url=str(response.request.url),
-        status=response.status_code,
-    )
+    return decode_error(f"the response does not fit the model: {exc}", response)
 
 
 def payload(model: Any, what: type[Any]) -> dict[str, Any]:

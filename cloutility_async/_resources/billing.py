@@ -24,8 +24,9 @@ from typing import Any, TypeAlias
 import anyio
 import httpx
 
-from .._exceptions import DecodeError, ValidationError
+from .._exceptions import ValidationError
 from .._models import BillingData, Contract, Invoice, InvoiceFile
+from .._transport import decode_error
 from ._base import Ref, _structure
 from ._checks import bool_param, check_id, invoice_date
 
@@ -210,12 +211,7 @@ class BillingMixin(Ref):
         try:
             return parse_csv(response.content, response.headers.get("content-type", ""))
         except ValueError as exc:
-            raise DecodeError(
-                str(exc),
-                method=response.request.method,
-                url=str(response.request.url),
-                status=response.status_code,
-            ) from None
+            raise decode_error(str(exc), response) from None
 
 
 def _billing_params(include_next: int | None, use_forecasting: bool | None) -> dict[str, Any]:

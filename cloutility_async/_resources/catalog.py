@@ -11,7 +11,7 @@ import httpx
 from .._exceptions import ValidationError
 from .._models import APIEndpoint, TimeZone
 from ._base import Ref
-from ._checks import check_id, iso_utc
+from ._checks import bool_param, check_id, iso_utc
 
 if TYPE_CHECKING:
     from .._client import Cloutility
@@ -66,7 +66,7 @@ def action_request(action: APIEndpoint, params: dict[str, Any]) -> tuple[str, ht
         if isinstance(value, dt.date):
             values[key] = iso_utc(value, key)
         elif isinstance(value, bool):
-            values[key] = "true" if value else "false"
+            values[key] = bool_param(value, key)
         elif isinstance(value, (str, int, float)):
             values[key] = value
         else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
-from .._exceptions import DecodeError, ValidationError
+from .._exceptions import ValidationError
 from .._models import (
     BackupServer,
     ClientOptionSet,
@@ -15,6 +15,7 @@ from .._models import (
     NodeOperatingSystem,
     NodeType,
 )
+from .._transport import expect_string
 from ._base import Ref, payload
 from ._checks import bool_param, by_id, check_id, check_node_name
 
@@ -84,13 +85,13 @@ class NodeRef(Ref):
 
     async def suggested_name(self) -> str:
         """The name the portal suggests for activation (its naming rule)."""
-        return _string(await self._api._get_shared(self._url("spname")))
+        return expect_string(*await self._api._get_shared(self._url("spname")))
 
     async def activate(self, tsm_name: str) -> str:
         """Activate the node under ``tsm_name`` (checked against IBM's rules first)."""
         name = check_node_name(tsm_name)
         response = await self._send("GET", "activate", params={"tsmName": name})
-        return _string((self._api._require_sender().decode_json(response), response))
+        return expect_string(self._api._require_sender().decode_json(response), response)
 
     async def filespaces(self, *, tsm_sync: bool = False) -> list[Filespace]:
         """The node's filespaces; ``tsm_sync=True`` syncs with the server first (slower)."""
@@ -118,15 +119,3 @@ class NodeRef(Ref):
 
     async def remove_proxy_target(self, consumer_id: int | str) -> None:
         await self._send("DELETE", f"proxytargets/{check_id(consumer_id, 'consumer_id')}")
-
-
-def _string(outcome: tuple[Any, Any]) -> str:
-    data, response = outcome
-    if not isinstance(data, str):
-        raise DecodeError(
-            "expected a JSON string",
-            method=response.request.method,
-            url=str(response.request.url),
-            status=response.status_code,
-        )
-    return data
