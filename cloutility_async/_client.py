@@ -116,6 +116,37 @@ class Cloutility:
     the password grant and starts a background task that renews the token
     ahead of expiry; leaving stops it and closes every connection. All
     requests share one capacity limiter of ``max_concurrency`` slots.
+
+    Every argument is checked here: a bad value raises ``ConfigurationError``
+    before any request is sent.
+
+    Args:
+        client_id: The API client's ID, as registered in the portal
+            (Settings, API access).
+        origin: The ``Origin`` registered with that client ID; it is sent with
+            every request and the portal refuses any other.
+        username: The portal user the client logs in as (password grant).
+        password: That user's password. It is never logged or shown in a repr.
+        base_url: The API root; credentials and the bearer token go only to its
+            scheme, host and port.
+        max_concurrency: Requests in flight at once, shared by everything the
+            client does (proxies, ``map()``, ``walk_consumers()``).
+        max_retries: Retries of a failed request: GET, PUT and DELETE on 429,
+            502, 503, 504 and network errors; POST only on 429 or when the
+            connection was never established. 0 turns retries off.
+        timeout: Seconds for each of connect, read, write and the pool wait.
+        refresh_margin: Renew the access token this many seconds before it
+            expires (capped at half the token's lifetime).
+        transport: Any ``httpx.AsyncBaseTransport``, e.g.
+            ``httpx.ASGITransport(app=sim.app)`` or
+            ``httpx.MockTransport(router.async_handler)`` in tests. Default: an
+            aiohttp-backed transport on asyncio, httpx's own on trio.
+        on_token: Called (plain or async function) with every new ``Token``,
+            e.g. to persist it; an error in it is logged, never raised.
+        backoff_base: Seconds of the first retry's backoff ceiling; it doubles
+            with each attempt (full jitter, at most 10 s). 0 retries at once.
+        max_retry_after: The longest ``Retry-After`` (seconds) the client
+            honours; a longer one is cut to this.
     """
 
     def __init__(
