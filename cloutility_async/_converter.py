@@ -1,19 +1,35 @@
 """The one cattrs converter: camelCase JSON in and out of the frozen models.
 
-Structuring (server JSON -> model) is tolerant:
+Structuring (server JSON -> model) accepts every shape that clearly means
+what the model says:
 
-* any field may be missing or ``null`` (-> its default: ``None`` or ``()``);
+* any field may be missing or ``null`` (-> its default: ``None`` or ``()``), and
+  a blank string counts as missing in any field that is not a string;
 * keys no field maps are kept in ``extra``; every model keeps the object it was
   built from in ``raw`` (nested models too);
-* ``"12"``/``"12.5"`` for numbers, ``"true"``/``"false"`` for booleans, and a
-  blank string for a number, boolean, date or duration (-> ``None``);
+* ``"12"``/``"12.5"`` for numbers, ``"true"``/``"false"``/``1``/``0`` for booleans;
 * dates as ``2023-06-10T11:10:11.321Z``, ``2023-06-09T00:00:00Z``,
   ``2024-05-20T19:06:03.0810281+02:00`` (truncated to microseconds), or without
   time or zone (taken as UTC): always an aware ``datetime``;
-* .NET TimeSpans ``[-][d.]hh:mm:ss[.fffffff]`` -> ``timedelta``.
+* .NET TimeSpans ``[-][d.]hh:mm:ss[.fffffff]``, or a number of seconds, -> ``timedelta``;
+* a bare number or name where an ``{id, name}`` `Lookup` is modelled
+  (``Lookup(id=2)``, ``Lookup(name="Active")``), a collection object
+  ``{href, total, items}`` where an array is modelled, and an array where a
+  `Collection` is modelled.
 
-A value that cannot be converted (an object where a string is expected, ``12.5``
-for an integer, ...) raises `ConversionError`, naming the class and field path.
+A value that still cannot be converted (an object where a string is expected,
+``12.5`` for an integer, ``"yes"`` for a boolean: conversion is never lossy)
+depends on the `Reading` the caller passes. Strict (the default of these
+functions): `ConversionError`, naming the class and every bad field's path.
+Tolerant (what a client does unless ``strict=True``): the field gets its
+default, the value is recorded in the owning model's ``unparsed`` under its
+JSON key, every other field is read as usual, and a `SchemaDrift` goes to the
+reading's ``report`` callback. A list keeps every item it can read; an item
+that is not an object at all is recorded as ``unparsed["key[index]"]``.
+
+The fast path is all-or-nothing cattrs code, as generated for the classes; only
+when it fails does a slower field-by-field walk run, so well-formed bodies pay
+nothing for the tolerance.
 
 Writing back (model -> server JSON): `to_payload` is lossless. It starts from
 ``raw`` and overlays only the fields whose value differs from what ``raw``
@@ -41,18 +57,17 @@ from typing import Any, TypeVar, cast, get_args, get_origin
 
 import attrs
 import cattrs
-from cattrs.errors import (
-    IterableValidationError,
-    IterableValidationNote,
-    StructureHandlerNotFoundError,
-)
+from cattrs.errors import StructureHandlerNotFoundError
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
-from cattrs.v import format_exception, transform_error
 
+from ._drift import SchemaDrift, json_type
 from ._models import ALL_MODELS, EMPTY_MAPPING, AuditLogType, Collection, Lookup, Model
 
 __all__ = [
+    "STRICT",
+    "TOLERANT",
     "ConversionError",
+    "Reading",
     "format_datetime",
     "format_timespan",
     "json_keys",
@@ -104,7 +119,7 @@ _KEY_OVERRIDES: dict[tuple[str | None, str], str] = {
     # The reference spells it this way.
     ("Activity", "examined_files"): "examindedFiles",
 }
-_INTERNAL_FIELDS = frozenset({"raw", "extra"})
+_INTERNAL_FIELDS = frozenset({"raw", "extra", "unparsed"})
 
 
 def _camel(name: str) -> str:
@@ -328,11 +343,29 @@ def _to_datetime(value: Any) -> datetime:
     raise _BadValue(f"expected an ISO 8601 date, got {_describe(value)}")
 
 
+def _seconds(value: float) -> timedelta:
+    try:
+        return timedelta(seconds=value)
+    except (ValueError, OverflowError):
+        raise _BadValue(f"expected a TimeSpan or seconds, got {_describe(value)}") from None
+
+
 def _to_timedelta(value: Any) -> timedelta:
     if isinstance(value, str):
-        return parse_timespan(value)
+        try:
+            return parse_timespan(value)
+        except _BadValue:
+            try:
+                seconds = float(value.strip())
+            except ValueError:
+                raise _BadValue(
+                    f"expected a TimeSpan like 'd.hh:mm:ss', got {_describe(value)}"
+                ) from None
+            return _seconds(seconds)
     if isinstance(value, timedelta):
         return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return _seconds(value)  # a number of seconds means the same span
     raise _BadValue(f"expected a TimeSpan like 'd.hh:mm:ss', got {_describe(value)}")
 
 
@@ -431,6 +464,8 @@ def _is_model(tp: Any) -> bool:
 
 
 def _type_name(tp: Any) -> str:
+    if _is_union(tp):
+        return " | ".join("None" if a is _NoneType else _type_name(a) for a in get_args(tp))
     origin = get_origin(tp)
     if origin is not None:
         args = ", ".join("..." if a is Ellipsis else _type_name(a) for a in get_args(tp))
@@ -452,7 +487,9 @@ def _structure_optional_factory(
         handler = converter.get_structure_hook(inner)
 
         def structure_optional(value: Any, _: Any) -> Any:
-            return None if value is None else handler(value, inner)
+            if value is None or value == "":
+                return None
+            return handler(value, inner)
 
         return structure_optional
     if set(args) == {datetime, bool}:
@@ -460,32 +497,60 @@ def _structure_optional_factory(
     raise StructureHandlerNotFoundError(f"no structure hook for {tp!r}", tp)
 
 
+def _as_array(value: Any) -> Any:
+    """The list ``value`` stands for where an array is modelled, or None.
+
+    A collection object ``{href, total, items}`` stands for its items.
+    """
+    if type(value) is list or isinstance(value, (list, tuple)):
+        return value
+    if isinstance(value, Mapping) and "items" in value:
+        items = value["items"]
+        if items is None:
+            return []
+        if isinstance(items, list):
+            return items
+    return None
+
+
+def _as_object(value: Any, origin: type) -> Mapping[str, Any] | None:
+    """The JSON object ``value`` stands for where a model ``origin`` is expected, or None.
+
+    An array stands for a `Collection` of its items; a number or a name for a
+    `Lookup` (.NET enums such as ErrorStatus may come as bare numbers, and
+    lookups as bare names).
+    """
+    if isinstance(value, Mapping):
+        return value
+    if origin is Collection:
+        if isinstance(value, list):
+            return {"items": value}
+    elif issubclass(origin, Lookup):
+        if type(value) is int:
+            return {"id": value}
+        if type(value) is str:
+            text = value.strip()
+            if text.isdigit() and text.isascii():
+                return {"id": int(text)}
+            if text:
+                return {"name": value}
+    return None
+
+
 def _structure_tuple_factory(tp: Any, converter: cattrs.Converter) -> _Hook:
     elem = get_args(tp)[0]
     handler = None if elem is Any else converter.get_structure_hook(elem)
 
     def structure_tuple(value: Any, _: Any) -> tuple[Any, ...]:
-        if value is None:
-            return ()
-        if type(value) is not list and not isinstance(value, (list, tuple)):
-            raise _BadValue(f"expected a JSON array, got {_describe(value)}")
+        if type(value) is not list:
+            if value is None or value == "":
+                return ()
+            value = _as_array(value)
+            if value is None:
+                raise _BadValue(f"expected a JSON array, got {_describe(value)}")
         if handler is None:
             return tuple(value)
-        try:
-            return tuple([handler(item, elem) for item in value])
-        except Exception:
-            # Slow path, only on failure: collect every bad element with its index.
-            errors = []
-            for index, item in enumerate(value):
-                try:
-                    handler(item, elem)
-                except Exception as exc:
-                    note = IterableValidationNote(
-                        f"Structuring {tp!r} @ index {index}", index, elem
-                    )
-                    exc.__notes__ = [*getattr(exc, "__notes__", []), note]  # type: ignore[attr-defined]
-                    errors.append(exc)
-            raise IterableValidationError(f"While structuring {tp!r}", errors, tp) from None
+        return tuple([handler(item, elem) for item in value])
 
     return structure_tuple
 
@@ -503,8 +568,9 @@ class _ModelHooks:
     A hook is handed out before its function is generated: the function is
     generated on the hook's first call (or by `build_all`), so the cycles
     between models (BusinessUnit -> Consumer -> BusinessUnit) need no late
-    binding and importing stays cheap. Each class gets a fast function and,
-    to explain a failure, a detailed-validation one generated and run only then.
+    binding and importing stays cheap. The hooks are all-or-nothing: the first
+    value they cannot read raises, and `structure` then walks the body field by
+    field (`_read_model`) to find every such value.
     """
 
     def __init__(self, converter: cattrs.Converter) -> None:
@@ -535,48 +601,33 @@ class _ModelHooks:
         assert origin is not None
         info = _info(origin)
         known = info.known
-        by_number = issubclass(origin, Lookup)
-        renames: dict[str, Any] = {name: override(rename=key) for name, key in info.keys.items()}
+        overrides: dict[str, Any] = {name: override(omit=True) for name in _INTERNAL_FIELDS}
+        overrides.update({name: override(rename=key) for name, key in info.keys.items()})
         converter = self.converter
         set_attribute = object.__setattr__
         built: Callable[[Mapping[str, Any]], Any] | None = None
-        detailed: Callable[[Mapping[str, Any]], Any] | None = None
-
-        def make(detailed_validation: bool) -> Callable[[Mapping[str, Any]], Any]:
-            return make_dict_structure_fn(
-                tp,
-                converter,
-                _cattrs_forbid_extra_keys=False,
-                _cattrs_detailed_validation=detailed_validation,
-                raw=override(omit=True),
-                extra=override(omit=True),
-                **renames,
-            )
 
         def build() -> Callable[[Mapping[str, Any]], Any]:
             nonlocal built
             if built is None:
-                built = make(False)
+                built = make_dict_structure_fn(
+                    tp,
+                    converter,
+                    _cattrs_forbid_extra_keys=False,
+                    _cattrs_detailed_validation=False,
+                    **overrides,
+                )
             return built
 
         def structure_model(data: Any, _: Any = None) -> Any:
             if type(data) is not dict:
-                if data is None and none_ok:
+                if none_ok and (data is None or data == ""):
                     return None
-                if by_number and type(data) is int:
-                    # .NET enums (ErrorStatus, JobSeverity) may come as bare numbers.
-                    return cast(Any, origin)(id=data)
-                if not isinstance(data, Mapping):
+                shaped = _as_object(data, origin)
+                if shaped is None:
                     raise _BadValue(f"expected a JSON object, got {_describe(data)}")
-            fn = built or build()
-            try:
-                obj = fn(data)
-            except Exception:
-                nonlocal detailed
-                if detailed is None:
-                    detailed = make(True)
-                detailed(data)  # raises the same problem, with its field path
-                raise
+                data = shaped
+            obj = (built or build())(data)
             # Frozen instances: raw and extra are set right after construction.
             # raw is the caller's object itself: no copy, this runs per object.
             set_attribute(obj, "raw", data)
@@ -591,16 +642,13 @@ class _ModelHooks:
 def _unstructure_model_factory(tp: Any, converter: cattrs.Converter) -> Callable[[Any], Any]:
     origin = _model_origin(tp)
     assert origin is not None
-    renames: dict[str, Any] = {
-        name: override(rename=key) for name, key in _info(origin).keys.items()
-    }
+    overrides: dict[str, Any] = {name: override(omit=True) for name in _INTERNAL_FIELDS}
+    overrides.update({name: override(rename=key) for name, key in _info(origin).keys.items()})
     return make_dict_unstructure_fn(
         Collection[Any] if tp is Collection else tp,
         converter,
         _cattrs_omit_if_default=True,
-        raw=override(omit=True),
-        extra=override(omit=True),
-        **renames,
+        **overrides,
     )
 
 
@@ -612,14 +660,8 @@ def _unstructure_tuple_factory(tp: Any, converter: cattrs.Converter) -> Callable
     return lambda value: [handler(item) for item in value]
 
 
-def _format_exception(exc: BaseException, tp: type | None) -> str:
-    if isinstance(exc, _BadValue):
-        return str(exc)
-    return format_exception(exc, tp)
-
-
 def _make_converter() -> tuple[cattrs.Converter, _ModelHooks]:
-    converter = cattrs.Converter(detailed_validation=True, forbid_extra_keys=False)
+    converter = cattrs.Converter(detailed_validation=False, forbid_extra_keys=False)
     model_hooks = _ModelHooks(converter)
     # Exact classes go through singledispatch, which cattrs consults first: an
     # IntEnum must be registered itself or it would take int's hook.
@@ -648,48 +690,276 @@ def _make_converter() -> tuple[cattrs.Converter, _ModelHooks]:
 _converter, _model_hooks = _make_converter()
 
 
+# --- the slow path: field by field, only after the fast path failed -----------------------
+
+
+@attrs.frozen
+class Reading:
+    """How `structure` treats a value it cannot read into its field.
+
+    ``strict``: raise `ConversionError` naming every such value and its path.
+    Otherwise give the field its default, record the value in the model's
+    ``unparsed`` and call ``report`` (if any) once per value with a `SchemaDrift`:
+    a client passes its own callback, so that it logs and counts drift per client.
+    """
+
+    strict: bool = True
+    report: Callable[[SchemaDrift], None] | None = None
+
+
+#: Raise on the first value that cannot be read (after collecting all of them).
+STRICT = Reading()
+#: Read what can be read and tell no one (for re-reading ``raw`` in `to_payload`).
+TOLERANT = Reading(strict=False)
+
+
+@attrs.frozen
+class _Field:
+    """What the walk needs of one field: its names, its type and how to read it."""
+
+    attr: str
+    key: str
+    type: Any
+    hook: _Hook
+    model: Any  # the model type when the field holds one model, else None
+    elem: Any  # the element type of a tuple field, else None
+    elem_model: Any  # ``elem`` when it is a model type, else None
+    secret: bool  # left out of the repr: its value is never shown in an error
+
+
+@attrs.frozen
+class _Plan:
+    """A model type's fields as the walk reads them (``Collection[X]`` has its own)."""
+
+    cls: type
+    name: str
+    known: frozenset[str]
+    fields: tuple[_Field, ...]
+
+
+_PLANS: dict[Any, _Plan] = {}
+
+
+def _substitute(tp: Any, mapping: Mapping[Any, Any]) -> Any:
+    if isinstance(tp, TypeVar):
+        return mapping.get(tp, Any)
+    params = getattr(tp, "__parameters__", ())
+    if params:
+        return tp[tuple(mapping.get(p, Any) for p in params)]
+    return tp
+
+
+def _plan(tp: Any) -> _Plan:
+    plan = _PLANS.get(tp)
+    if plan is None:
+        origin = _model_origin(tp)
+        assert origin is not None
+        mapping = dict(zip(getattr(origin, "__parameters__", ()), get_args(tp), strict=False))
+        info = _info(origin)
+        fields = []
+        for field in attrs.fields(origin):
+            if field.name in _INTERNAL_FIELDS:
+                continue
+            ftype = _substitute(field.type, mapping)
+            inner = [arg for arg in get_args(ftype) if arg is not _NoneType]
+            model = inner[0] if _is_optional(ftype) and len(inner) == 1 else ftype
+            elem = get_args(ftype)[0] if _is_homogeneous_tuple(ftype) else None
+            fields.append(
+                _Field(
+                    attr=field.name,
+                    key=info.keys[field.name],
+                    type=ftype,
+                    hook=_converter.get_structure_hook(ftype),
+                    model=model if _is_model(model) else None,
+                    elem=elem,
+                    elem_model=elem if elem is not None and _is_model(elem) else None,
+                    secret=not field.repr,
+                )
+            )
+        plan = _PLANS[tp] = _Plan(
+            cls=origin, name=_type_name(tp), known=info.known, fields=tuple(fields)
+        )
+    return plan
+
+
+class _Walk:
+    """One slow-path read: every value that could not be read, in body order."""
+
+    __slots__ = ("problems",)
+
+    def __init__(self) -> None:
+        self.problems: list[tuple[SchemaDrift, str]] = []  # the drift, the error message
+
+    def unreadable(
+        self, owner: str, field: _Field | None, key: str, value: Any, error: Exception, path: str
+    ) -> None:
+        expected = _type_name(field.type if field is not None else Any)
+        if field is not None and field.secret:
+            message = f"expected {expected}, got a JSON {json_type(value)} (value hidden)"
+        elif isinstance(error, _BadValue):
+            message = str(error)
+        else:
+            message = f"expected {expected}, got {_describe(value)}"
+        drift = SchemaDrift(
+            model=owner,
+            field=field.attr if field is not None else "",
+            key=key,
+            json_type=json_type(value),
+            expected=expected,
+            path=path,
+        )
+        self.problems.append((drift, message))
+
+
+def _read_model(data: Mapping[str, Any], tp: Any, walk: _Walk, path: str) -> Any:
+    """Read ``data`` into model type ``tp`` field by field, recording what cannot be read."""
+    plan = _plan(tp)
+    values: dict[str, Any] = {}
+    unparsed: dict[str, Any] = {}
+    for field in plan.fields:
+        if field.key not in data:
+            continue
+        value = data[field.key]
+        try:
+            values[field.attr] = field.hook(value, field.type)
+            continue
+        except Exception as exc:  # only this field's value is at fault
+            error = exc
+        where = f"{path}.{field.attr}"
+        if field.model is not None:
+            shaped = _as_object(value, _model_origin(field.model) or object)
+            if shaped is not None:
+                values[field.attr] = _read_model(shaped, field.model, walk, where)
+                continue
+        elif field.elem is not None:
+            items = _as_array(value)
+            if items is not None:
+                values[field.attr] = _read_items(items, field, plan.name, unparsed, walk, where)
+                continue
+        unparsed[field.key] = value
+        walk.unreadable(plan.name, field, field.key, value, error, where)
+    obj = plan.cls(**values)
+    set_attribute = object.__setattr__
+    set_attribute(obj, "raw", data)
+    if not data.keys() <= plan.known:
+        set_attribute(obj, "extra", {k: v for k, v in data.items() if k not in plan.known})
+    if unparsed:
+        set_attribute(obj, "unparsed", types.MappingProxyType(unparsed))
+    return obj
+
+
+def _read_items(
+    items: Sequence[Any],
+    field: _Field,
+    owner: str,
+    unparsed: dict[str, Any],
+    walk: _Walk,
+    path: str,
+) -> tuple[Any, ...]:
+    """Every item of a list field that can be read; the others go to ``unparsed``."""
+    elem = field.elem
+    hook = _converter.get_structure_hook(elem)
+    origin = _model_origin(field.elem_model) if field.elem_model is not None else None
+    read = []
+    for index, item in enumerate(items):
+        try:
+            read.append(hook(item, elem))
+            continue
+        except Exception as exc:
+            error = exc
+        where = f"{path}[{index}]"
+        shaped = None if origin is None else _as_object(item, origin)
+        if shaped is not None:
+            read.append(_read_model(shaped, field.elem_model, walk, where))
+            continue
+        key = f"{field.key}[{index}]"
+        unparsed[key] = item
+        walk.unreadable(owner, field, key, item, error, where)
+    return tuple(read)
+
+
+def _read_top(data: Any, cls: Any, walk: _Walk, name: str, error: Exception) -> Any:
+    """The slow read of a whole body; a body that is not even of the right kind raises."""
+    origin = _model_origin(cls)
+    if origin is not None:
+        shaped = _as_object(data, origin)
+        if shaped is not None:
+            return _read_model(shaped, Collection[Any] if cls is Collection else cls, walk, "$")
+    elif _is_homogeneous_tuple(cls):
+        items = [] if data is None else _as_array(data)
+        if items is not None:
+            elem = get_args(cls)[0]
+            field = _Field(
+                attr="",
+                key="",
+                type=cls,
+                hook=_converter.get_structure_hook(cls),
+                model=None,
+                elem=elem,
+                elem_model=elem if _is_model(elem) else None,
+                secret=False,
+            )
+            return _read_items(items, field, name, {}, walk, "$")
+    message = str(error) if isinstance(error, _BadValue) else f"cannot read {_describe(data)}"
+    raise ConversionError(name, [f"{message} @ $"])
+
+
 # --- the internal API --------------------------------------------------------------------
 
 
-def structure(data: Any, cls: type[T]) -> T:
+def structure(data: Any, cls: type[T], reading: Reading = STRICT) -> T:
     """Convert decoded JSON into ``cls`` (a model, ``Collection[X]``, ``tuple[X, ...]``, ...).
 
-    Tolerant as described in the module docstring. Raises `ConversionError`.
+    Tolerant as described in the module docstring; ``reading`` says what happens
+    to a value that still cannot be read. A body that is not even of the kind
+    ``cls`` needs (a string for a model) raises `ConversionError` either way.
     """
-    result: T = _structure(data, cls, _type_name(cls))
+    result: T = _structure(data, cls, reading, None)
     return result
 
 
-def _structure(data: Any, cls: Any, name: str) -> Any:
+def _structure(data: Any, cls: Any, reading: Reading, name: str | None) -> Any:
     try:
-        result = _converter.structure(data, cls)
+        return _converter.structure(data, cls)
     except StructureHandlerNotFoundError:
+        name = name or _type_name(cls)
         raise TypeError(f"cannot structure into {name}: unsupported type") from None
     except Exception as exc:
-        messages = transform_error(exc, format_exception=_format_exception)
-        raise ConversionError(name, messages) from exc
+        error = exc
+    name = name or _type_name(cls)
+    walk = _Walk()
+    result = _read_top(data, cls, walk, name, error)
+    if walk.problems:
+        if reading.strict:
+            raise ConversionError(name, [f"{message} @ {d.path}" for d, message in walk.problems])
+        if reading.report is not None:
+            for drift, _ in walk.problems:
+                reading.report(drift)
     return result
 
 
-def structure_list(data: Any, cls: type[T]) -> list[T]:
-    """Convert a JSON array of objects into a list of ``cls``; ``null`` gives ``[]``."""
-    items: tuple[T, ...] = _structure(
-        data, types.GenericAlias(tuple, (cls, ...)), f"list[{_type_name(cls)}]"
-    )
+def structure_list(data: Any, cls: type[T], reading: Reading = STRICT) -> list[T]:
+    """Convert a JSON array of objects into a list of ``cls``; ``null`` gives ``[]``.
+
+    Tolerant: an item that cannot be read is left out and reported (a list has
+    no ``unparsed`` of its own; `structure_collection` keeps them).
+    """
+    cls_tuple = types.GenericAlias(tuple, (cls, ...))
+    items: tuple[T, ...] = _structure(data, cls_tuple, reading, f"list[{_type_name(cls)}]")
     return list(items)
 
 
-def structure_collection(data: Any, item_cls: type[T]) -> Collection[T]:
+def structure_collection(data: Any, item_cls: type[T], reading: Reading = STRICT) -> Collection[T]:
     """Convert a list body ``{href, total, offset, first, items}`` into a `Collection`.
 
     A bare JSON array is accepted as the items of a collection (``raw`` is then
-    ``{"items": [...]}``).
+    ``{"items": [...]}``). Tolerant: an item that cannot be read at all is
+    recorded in the collection's ``unparsed`` as ``"items[index]"``.
     """
     if isinstance(data, list):
         data = {"items": data}
-    collection: Collection[T] = _structure(
-        data, cast(Any, Collection)[item_cls], f"Collection[{_type_name(item_cls)}]"
-    )
+    tp = cast(Any, Collection)[item_cls]
+    collection: Collection[T] = _structure(data, tp, reading, None)
     return collection
 
 
@@ -746,14 +1016,17 @@ def to_payload(obj: Model) -> dict[str, Any]:
     original form) and overlays only the fields whose value differs from what
     ``raw`` gives, recursively: a field set to ``None`` is sent as ``null``.
     Keys of ``extra`` that differ from ``raw`` are overlaid as well. A model
-    built by hand (empty ``raw``) gives only its non-default fields.
+    built by hand (empty ``raw``) gives only its non-default fields. A field
+    that could not be read (see ``unparsed``) is sent back as received unless
+    it was changed; a list field that is changed is sent as it now is, without
+    the items that could not be read.
     """
     cls = type(obj)
     info = _info(cls)
     raw = obj.raw
     payload: dict[str, Any]
     if raw:
-        original = _structure(raw, cls, cls.__name__)
+        original = _structure(raw, cls, TOLERANT, cls.__name__)
         payload = _copy_json(raw)
         original_extra = original.extra
     else:

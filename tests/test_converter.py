@@ -15,7 +15,9 @@ import pytest
 
 from cloutility_async import _converter
 from cloutility_async._converter import (
+    TOLERANT,
     ConversionError,
+    Reading,
     format_datetime,
     format_timespan,
     json_keys,
@@ -27,9 +29,11 @@ from cloutility_async._converter import (
     to_payload,
     unstructure,
 )
+from cloutility_async._drift import DriftLog, SchemaDrift
 from cloutility_async._models import (
     ALL_MODELS,
     Activity,
+    Address,
     AuditLogEntry,
     AuditLogType,
     BusinessUnit,
@@ -41,6 +45,7 @@ from cloutility_async._models import (
     Model,
     Node,
     NodeOperatingSystem,
+    NodeReport,
     SimpleBusinessUnit,
     TimeZone,
     User,
@@ -445,7 +450,7 @@ def test_structure_list() -> None:
 def test_structure_list_error_names_the_index() -> None:
     """A bad element is reported with its index."""
     with pytest.raises(ConversionError, match=r"list\[Lookup\].*\$\[1\]"):
-        structure_list([{}, "x"], Lookup)
+        structure_list([{}, True], Lookup)
 
 
 def test_structure_collection() -> None:
@@ -667,9 +672,241 @@ def test_nan_sent_as_text_is_kept() -> None:
 
 def test_enum_lookups_accept_a_bare_number() -> None:
     """.NET enums such as ErrorStatus may arrive as numbers; they become Lookup(id=n)."""
-    from cloutility_async._models import NodeReport
-
     report = structure({"status": 2, "name": "ws"}, NodeReport)
     assert report.status is not None
     assert report.status.id == 2
     assert to_payload(report) == {"status": 2, "name": "ws"}
+
+
+# --- shapes that mean the same thing -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sent", "expected"),
+    [("Active", Lookup(name="Active")), ("3", Lookup(id=3)), (3, Lookup(id=3))],
+)
+def test_a_lookup_may_arrive_as_a_bare_name_or_number(sent: object, expected: Lookup) -> None:
+    """A bare name or id where an {id, name} lookup is modelled is that lookup."""
+    consumer = structure({"dataSourceState": sent, "name": "ws"}, Consumer)
+    assert consumer.data_source_state == expected
+    assert consumer.unparsed == {}
+    assert to_payload(attrs.evolve(consumer, name="x")) == {"dataSourceState": sent, "name": "x"}
+
+
+def test_a_collection_object_where_an_array_is_modelled_gives_its_items() -> None:
+    """{href, total, items} in a list field is read as its items; raw keeps the object."""
+    tags = {"href": "h", "total": 1, "items": [{"id": 1, "text": "a"}]}
+    bu = structure({"tags": tags, "consumers": {"items": None}}, BusinessUnit)
+    assert bu.tags == (BusinessUnitTag(id=1, text="a"),)
+    assert bu.consumers == ()
+    assert to_payload(bu) == {"tags": tags, "consumers": {"items": None}}
+
+
+def test_an_array_where_a_collection_is_modelled_gives_a_collection() -> None:
+    """A bare array in a Collection field is that collection's items."""
+    bu = structure({"users": [{"id": 5, "name": "u"}]}, BusinessUnit)
+    assert bu.users is not None
+    assert bu.users.items == (User(id=5, name="u"),)
+    assert to_payload(bu) == {"users": [{"id": 5, "name": "u"}]}
+
+
+@pytest.mark.parametrize(
+    ("sent", "expected"),
+    [(90, timedelta(seconds=90)), (1.5, timedelta(seconds=1.5)), ("3600", timedelta(hours=1))],
+)
+def test_a_timespan_may_arrive_as_seconds(sent: object, expected: timedelta) -> None:
+    """A number of seconds where a TimeSpan is modelled is that span."""
+    assert structure({"duration": sent}, Job).duration == expected
+
+
+def test_a_blank_string_in_an_object_or_list_field_counts_as_absent() -> None:
+    """A blank string where an object or an array is modelled is read like null."""
+    job = structure({"type": "", "tags": "", "name": "j"}, Job)
+    assert job == Job(name="j")
+    assert job.unparsed == {}
+
+
+# --- tolerant reading --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "attr", "default"),
+    [
+        ("id", 12.5, "id", None),
+        ("locked", "yes", "locked", None),
+        ("createdDate", "yesterday", "created_date", None),
+        ("createdDate", 1700000000, "created_date", None),
+        ("schedules", "x", "schedules", ()),
+        ("name", {"first": "x"}, "name", None),
+        ("name", ["x"], "name", None),
+        ("cpuCount", True, "cpu_count", None),
+        ("operatingSystem", "Linux", "operating_system", None),
+        ("consumer", [1], "consumer", None),
+    ],
+)
+def test_tolerant_reading_records_what_it_cannot_convert(
+    key: str, value: object, attr: str, default: object
+) -> None:
+    """An unreadable value leaves its field at the default and lands in unparsed as sent."""
+    data = {"href": "h", "contact": "it", "tsmName": "N1", key: value}
+    node = structure(data, Node, TOLERANT)
+    assert getattr(node, attr) == default
+    assert node.unparsed == {key: value}
+    assert (node.href, node.contact, node.tsm_name) == ("h", "it", "N1")
+    assert node.raw == data
+    assert to_payload(node) == data
+
+
+def test_conversion_is_never_lossy_for_strings() -> None:
+    """An object or a list in a string field is never turned into its Python repr."""
+    bu = structure({"name": {"sv": "Enhet"}, "note": ["a"], "id": 3}, BusinessUnit, TOLERANT)
+    assert (bu.name, bu.note, bu.id) == (None, None, 3)
+    assert bu.unparsed == {"name": {"sv": "Enhet"}, "note": ["a"]}
+
+
+def test_unparsed_is_read_only() -> None:
+    """unparsed is a read-only mapping."""
+    lookup = structure({"id": "one"}, Lookup, TOLERANT)
+    with pytest.raises(TypeError):
+        lookup.unparsed["id"] = 1  # type: ignore[index]
+
+
+def test_drift_in_a_nested_model_stays_with_it() -> None:
+    """A nested model keeps its own unparsed; the outer model and its other fields are intact."""
+    data = load("consumer")
+    data["businessUnit"]["timeZone"] = "W. Europe"
+    data["businessUnit"]["invoiceDay"] = "the first"
+    consumer = structure(data, Consumer, TOLERANT)
+    assert consumer.unparsed == {}
+    assert consumer.name == "JennysWS"
+    bu = consumer.business_unit
+    assert bu is not None
+    assert bu.unparsed == {"timeZone": "W. Europe", "invoiceDay": "the first"}
+    assert bu.time_zone is None
+    assert bu.invoice_day is None
+    assert bu.registration_number == "123456789999"
+    assert to_payload(attrs.evolve(consumer, note="n")) == {**data, "note": "n"}
+
+
+def test_a_list_keeps_every_item_it_can_read() -> None:
+    """Items that are not objects are left out and recorded by index; bad fields stay inside."""
+    data = {"tags": [{"id": 1}, "red", {"id": "x", "text": "t"}, None], "name": "ws"}
+    consumer = structure(data, Consumer, TOLERANT)
+    assert consumer.tags == (BusinessUnitTag(id=1), BusinessUnitTag(text="t"))
+    assert consumer.tags[1].unparsed == {"id": "x"}
+    assert consumer.unparsed == {"tags[1]": "red", "tags[3]": None}
+    assert consumer.name == "ws"
+    assert to_payload(consumer) == data
+
+
+def test_a_list_of_strings_keeps_its_strings() -> None:
+    """A list of strings drops only the items that are not strings."""
+    address = structure({"emails": ["a@x", {"b": 1}, "c@x"]}, Address, TOLERANT)
+    assert address.emails == ("a@x", "c@x")
+    assert address.unparsed == {"emails[1]": {"b": 1}}
+
+
+def test_a_collection_records_items_that_are_not_objects() -> None:
+    """A list body keeps the consumers it can read; the others are in its unparsed."""
+    body = {"href": "h", "total": 3, "items": [{"id": 1}, 7, {"id": 3, "name": ["x"]}]}
+    page = structure_collection(body, Consumer, TOLERANT)
+    assert [c.id for c in page.items] == [1, 3]
+    assert page.items[1].unparsed == {"name": ["x"]}
+    assert page.unparsed == {"items[1]": 7}
+    assert (page.href, page.total) == ("h", 3)
+    assert page.raw == body
+
+
+def test_structure_list_leaves_out_what_it_cannot_read() -> None:
+    """A tolerant list read returns the readable items and reports the others."""
+    seen: list[SchemaDrift] = []
+    items = structure_list([{"id": 1}, True], Lookup, Reading(strict=False, report=seen.append))
+    assert items == [Lookup(id=1)]
+    assert [(d.model, d.key, d.json_type, d.path) for d in seen] == [
+        ("list[Lookup]", "[1]", "boolean", "$[1]")
+    ]
+
+
+def test_each_unreadable_value_is_reported_without_the_value() -> None:
+    """The report names model, field, key, JSON type, expected type and path, never the value."""
+    seen: list[SchemaDrift] = []
+    data = {"name": "ws", "node": {"tsmPassword": ["s3cret"], "locked": "yes"}, "tags": ["x"]}
+    structure(data, Consumer, Reading(strict=False, report=seen.append))
+    assert seen == [
+        SchemaDrift(
+            model="Node",
+            field="locked",
+            key="locked",
+            json_type="string",
+            expected="bool | None",
+            path="$.node.locked",
+        ),
+        SchemaDrift(
+            model="Node",
+            field="tsm_password",
+            key="tsmPassword",
+            json_type="array",
+            expected="str | None",
+            path="$.node.tsm_password",
+        ),
+        SchemaDrift(
+            model="Consumer",
+            field="tags",
+            key="tags[0]",
+            json_type="string",
+            expected="tuple[BusinessUnitTag, ...]",
+            path="$.tags[0]",
+        ),
+    ]
+    assert "s3cret" not in repr(seen)
+
+
+def test_a_well_formed_body_reports_nothing() -> None:
+    """Nothing is reported, and unparsed stays empty, when everything can be read."""
+    seen: list[SchemaDrift] = []
+    consumer = structure(load("consumer"), Consumer, Reading(strict=False, report=seen.append))
+    assert seen == []
+    assert all(model.unparsed == {} for model in all_models(consumer))
+
+
+def test_strict_reading_names_every_bad_field() -> None:
+    """Strict mode raises one ConversionError listing each unreadable value's path."""
+    with pytest.raises(ConversionError) as caught:
+        structure({"node": {"locked": "yes"}, "tags": [{"id": 1}, "x"]}, Consumer)
+    assert caught.value.errors == (
+        "expected a boolean, got str 'yes' @ $.node.locked",
+        "expected a JSON object, got str 'x' @ $.tags[1]",
+    )
+
+
+def test_strict_errors_never_show_a_secret_field_value() -> None:
+    """A node password that cannot be read is named, but its value is not shown."""
+    with pytest.raises(ConversionError) as caught:
+        structure({"tsmPassword": ["s3cret"]}, Node)
+    assert "s3cret" not in str(caught.value)
+    assert "$.tsm_password" in str(caught.value)
+
+
+def test_a_body_that_is_not_an_object_raises_even_when_tolerant() -> None:
+    """There is nothing to read in a string where a model is expected."""
+    with pytest.raises(ConversionError, match=r"expected a JSON object, got str 'x' @ \$"):
+        structure("x", Consumer, TOLERANT)
+
+
+def test_drift_log_logs_each_model_field_once_and_counts_all(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A client's drift log warns once per (model, field) and counts every value."""
+    log = DriftLog()
+    reading = Reading(strict=False, report=log.record)
+    with caplog.at_level("WARNING", logger="cloutility_async"):
+        structure({"id": "uno", "name": "ok"}, Lookup, reading)
+        structure({"id": "dos"}, Lookup, reading)
+        structure({"name": ["x"]}, Lookup, reading)
+    assert log.count == 3
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 2
+    assert all(m.startswith("cloutility.schema_drift: Lookup.") for m in messages)
+    assert "got a JSON string, expected int | None" in messages[0]
+    assert not any("uno" in m or "dos" in m for m in messages)
+    assert caplog.records[0].drift.field == "id"  # type: ignore[attr-defined]

@@ -36,7 +36,7 @@ def test_every_field_defaults_to_none_or_empty_tuple(cls: type[Model]) -> None:
     obj = cls()
     for field in attrs.fields(cls):
         value = getattr(obj, field.name)
-        if field.name in ("raw", "extra"):
+        if field.name in ("raw", "extra", "unparsed"):
             assert value == {}
         else:
             assert value is None or value == (), field.name
