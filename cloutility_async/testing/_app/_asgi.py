@@ -19,9 +19,9 @@ from urllib.parse import parse_qs, quote, unquote, urlencode
 
 import anyio
 
-from ._auth import AuthState, GrantError, Token
-from ._faults import FaultResponse, Faults, InjectedFault, SimulatedDisconnect
-from ._formats import (
+from .._auth import AuthState, GrantError, Token
+from .._faults import FaultResponse, Faults, InjectedFault, SimulatedDisconnect
+from .._formats import (
     TIME_ZONES,
     UTC,
     fmt_ms,
@@ -31,8 +31,8 @@ from ._formats import (
     parse_iso,
     utc_offset_minutes,
 )
-from ._stats import SimulatorStats
-from ._world import (
+from .._stats import SimulatorStats
+from .._world._generation import (
     AUDIT_TYPES,
     BACKUP_SERVER,
     CLIENT_OPTION_SETS,

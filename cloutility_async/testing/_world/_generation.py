@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from ._formats import TIME_ZONES, UTC, fmt_ms, fmt_s, fmt_ticks, fmt_timespan, seeded_random
+from .._formats import TIME_ZONES, UTC, fmt_ms, fmt_s, fmt_ticks, fmt_timespan, seeded_random
 
 __all__ = [
     "ACTIVATED",
