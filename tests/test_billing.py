@@ -94,14 +94,7 @@ def sim() -> Simulator:
 @pytest.fixture
 async def sim_api(sim: Simulator, anyio_backend: str) -> AsyncIterator[Cloutility]:
     """An SDK client talking to the simulator in-process."""
-    async with Cloutility(
-        client_id=sim.client_id,
-        origin=sim.origin,
-        username=sim.username,
-        password=sim.password,
-        base_url="http://sim.test/v1/",
-        transport=httpx.ASGITransport(app=sim.app),
-    ) as api:
+    async with Cloutility(**sim.client_options()) as api:
         yield api
 
 
@@ -114,13 +107,7 @@ def sim_url(sim: Simulator) -> Iterator[str]:
 
 def socket_client(sim: Simulator, base_url: str) -> Cloutility:
     """An SDK client with its default transport (aiohttp on asyncio, httpx on trio)."""
-    return Cloutility(
-        client_id=sim.client_id,
-        origin=sim.origin,
-        username=sim.username,
-        password=sim.password,
-        base_url=base_url,
-    )
+    return Cloutility(**sim.client_options(base_url))
 
 
 # -- billing data --------------------------------------------------------------------

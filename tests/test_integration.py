@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 
 import anyio
 import attrs
-import httpx
 import pytest
 
 from cloutility_async import (
@@ -24,19 +23,8 @@ pytestmark = pytest.mark.anyio
 
 def client_for(sim: Simulator, base_url: str | None = None, **options: object) -> Cloutility:
     """A client bound to ``sim``: over its ASGI app, or over a socket at ``base_url``."""
-    settings: dict[str, object] = {
-        "client_id": sim.client_id,
-        "origin": sim.origin,
-        "username": sim.username,
-        "password": sim.password,
-        "base_url": base_url or "http://sim.test/v1/",
-        "backoff_base": 0.01,
-        "max_retry_after": 0.05,
-    }
-    if base_url is None:
-        settings["transport"] = httpx.ASGITransport(app=sim.app)
-    settings.update(options)
-    return Cloutility(**settings)  # type: ignore[arg-type]
+    settings = {**sim.client_options(base_url), "backoff_base": 0.01, "max_retry_after": 0.05}
+    return Cloutility(**{**settings, **options})
 
 
 async def audit(api: Cloutility) -> dict[int, tuple[str | None, int | None]]:

@@ -30,10 +30,4 @@ def demo_settings(consumers: int = DEMO_CONSUMERS, *, seed: int = 0) -> Iterator
         raise ConfigurationError(f"--demo-consumers must be >= 0, got {consumers}")
     sim = Simulator(consumers=consumers, seed=seed)
     with sim.serve_in_thread(host="127.0.0.1", port=0) as base_url:
-        yield Settings(
-            client_id=sim.client_id,
-            origin=sim.origin,
-            username=sim.username,
-            password=sim.password,
-            base_url=base_url,
-        )
+        yield Settings(**sim.client_options(base_url))

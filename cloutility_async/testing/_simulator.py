@@ -6,6 +6,9 @@ import secrets
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
+from typing import Any
+
+import httpx
 
 from ._app import SimulatorApp
 from ._auth import DEMO_CLIENT_ID, AuthState, ClientRegistration, Session, Token
@@ -21,7 +24,10 @@ from ._subscribers import (
 )
 from ._world import World
 
-__all__ = ["DEMO_CLIENT_ID", "Simulator"]
+__all__ = ["DEMO_CLIENT_ID", "IN_PROCESS_BASE_URL", "Simulator"]
+
+# The base URL of an in-process client (any works: hrefs follow the Host header).
+IN_PROCESS_BASE_URL = "http://sim.test/v1/"
 
 ClientSpec = ClientRegistration | tuple[str, str] | tuple[str, str, bool]
 
@@ -119,6 +125,28 @@ class Simulator:
         return self.auth.register(
             ClientRegistration(client_id, origin, allow_refresh=allow_refresh, bunit_id=bunit_id)
         )
+
+    def client_options(self, base_url: str | None = None) -> dict[str, Any]:
+        """Keyword arguments that bind a ``Cloutility`` client to this simulator.
+
+        ``Cloutility(**sim.client_options())`` talks to it in-process (an
+        ``httpx.ASGITransport`` over :attr:`app`, base URL ``http://sim.test/v1/``);
+        ``Cloutility(**sim.client_options(base_url))`` talks to it served on a socket
+        (:meth:`serve_in_thread`) with the client's default transport.  A plain dict, so
+        options can be added or overridden: ``{**sim.client_options(), "max_retries": 0}``.
+        """
+        options: dict[str, Any] = {
+            "client_id": self._client_id,
+            "origin": self.origin,
+            "username": self._username,
+            "password": self._password,
+        }
+        if base_url is None:
+            options["base_url"] = IN_PROCESS_BASE_URL
+            options["transport"] = httpx.ASGITransport(app=self.app)
+        else:
+            options["base_url"] = base_url
+        return options
 
     # -- tokens ------------------------------------------------------------------------------
 

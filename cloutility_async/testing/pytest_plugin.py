@@ -56,17 +56,7 @@ async def cloutility_client(
     cloutility_simulator: Simulator, anyio_backend: object
 ) -> AsyncIterator[Cloutility]:
     """A logged-in SDK client wired to ``cloutility_simulator`` through ASGI (no sockets)."""
-    import httpx
-
     from cloutility_async import Cloutility
 
-    sim = cloutility_simulator
-    async with Cloutility(
-        client_id=sim.client_id,
-        origin=sim.origin,
-        username=sim.username,
-        password=sim.password,
-        base_url="http://sim.test/v1/",
-        transport=httpx.ASGITransport(app=sim.app),
-    ) as api:
+    async with Cloutility(**cloutility_simulator.client_options()) as api:
         yield api

@@ -1,0 +1,66 @@
+"""The import graph points one way: read from the modules' own import statements with ast."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).parents[1] / "cloutility_async"
+
+
+def module_name(path: Path) -> str:
+    """``cloutility_async/testing/_app/_asgi.py`` -> ``cloutility_async.testing._app._asgi``."""
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module a file imports, relative imports resolved (``TYPE_CHECKING`` ones too)."""
+    name = module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package.split(".")
+            if node.level:
+                base = base[: len(base) - node.level + 1]
+                target = ".".join([*base, node.module] if node.module else base)
+            else:
+                target = node.module or ""
+            found.add(target)
+            # ``from . import _history`` imports the module ``<package>._history``.
+            found.update(f"{target}.{alias.name}" for alias in node.names)
+    return found
+
+
+def sdk_imports(path: Path) -> set[str]:
+    """The ``cloutility_async`` modules a file imports (names that are not modules dropped)."""
+    modules = {
+        module_name(p)
+        for p in PACKAGE.rglob("*.py")
+        if "__pycache__" not in p.parts and p.name != "__main__.py"
+    }
+    return {m for m in imported_modules(path) if m in modules}
+
+
+SIMULATOR_FILES = sorted((PACKAGE / "testing").rglob("*.py"))
+
+
+def test_the_import_reader_resolves_relative_imports() -> None:
+    """The reader turns ``from .._world import World`` into the module it names."""
+    asgi = PACKAGE / "testing" / "_app" / "_asgi.py"
+    assert "cloutility_async.testing._world" in sdk_imports(asgi)
+    assert "cloutility_async.testing._app._router" in sdk_imports(asgi)
+
+
+@pytest.mark.parametrize("path", SIMULATOR_FILES, ids=lambda p: module_name(p))
+def test_the_simulator_imports_nothing_from_the_sdk(path: Path) -> None:
+    """testing/ never imports the SDK's private modules; only the pytest plugin imports
+    the public ``cloutility_async`` (to build the client fixtures)."""
+    outside = {m for m in sdk_imports(path) if not m.startswith("cloutility_async.testing")}
+    allowed = {"cloutility_async"} if path.name == "pytest_plugin.py" else set()
+    assert outside <= allowed, f"{module_name(path)} imports {sorted(outside - allowed)}"
