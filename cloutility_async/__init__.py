@@ -1,7 +1,5 @@
 """cloutility-async: the async Python SDK for the Cloutility REST API."""
 
-from __future__ import annotations
-
 from ._auth import Token
 from ._client import DEFAULT_BASE_URL, ClientStatistics, Cloutility, ConsumerEntry
 from ._concurrency import MapResult, MapStream

@@ -19,8 +19,6 @@ the parent app's lifespan::
     app = Starlette(routes=[Mount("/baas-report", app=webhook)], lifespan=lifespan)
 """
 
-from __future__ import annotations
-
 from ._webhooks import (
     BillingCallback,
     BillingNotification,

@@ -60,9 +60,10 @@ class Result(NamedTuple):
 Run = Callable[..., Result]
 
 
-@pytest.fixture(params=["asyncio", "trio"])
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+@pytest.fixture
+def backend(anyio_backend: str) -> str:
+    """The anyio backend the CLI runs on (both, or the one nox selects)."""
+    return anyio_backend
 
 
 @pytest.fixture(scope="module")

@@ -29,8 +29,6 @@ most ``limit`` entries (default 100); creating a consumer whose name exists on a
 business unit moves it there (``sim.world.move_on_duplicate_name = False`` disables).
 """
 
-from __future__ import annotations
-
 from ._app import FULL_VERSION
 from ._auth import ClientRegistration
 from ._faults import Faults, InjectedFault, SimulatedDisconnect
