@@ -58,6 +58,7 @@ from ._resources import (
     ResourceRef,
     TimeZoneRef,
 )
+from ._stores import FileTokenStore, MemoryTokenStore, RedisTokenStore, TokenStore
 from ._version import __version__
 
 __all__ = [
@@ -89,6 +90,7 @@ __all__ = [
     "DEFAULT_BASE_URL",
     "DecodeError",
     "Domain",
+    "FileTokenStore",
     "Filespace",
     "Invoice",
     "InvoiceFile",
@@ -96,6 +98,7 @@ __all__ = [
     "Lookup",
     "MapResult",
     "MapStream",
+    "MemoryTokenStore",
     "Model",
     "Node",
     "NodeOperatingSystem",
@@ -107,6 +110,7 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RedisTokenStore",
     "Ref",
     "ResourceRef",
     "ServerError",
@@ -114,6 +118,7 @@ __all__ = [
     "TimeZone",
     "TimeZoneRef",
     "Token",
+    "TokenStore",
     "TransportError",
     "User",
     "ValidationError",

@@ -27,6 +27,7 @@ from ._exceptions import (
     DecodeError,
     fresh_copy,
 )
+from ._token import Token
 
 if TYPE_CHECKING:
     from ._transport import Sender
@@ -34,33 +35,6 @@ if TYPE_CHECKING:
 __all__ = ["Credentials", "Token", "TokenHook", "TokenManager"]
 
 logger = logging.getLogger("cloutility_async.auth")
-
-
-@attrs.frozen(repr=False)
-class Token:
-    """An OAuth access token with its refresh token; its repr hides both secrets."""
-
-    access_token: str
-    refresh_token: str | None
-    expires_in: float
-    obtained_at: float = attrs.field(factory=anyio.current_time)
-    token_type: str = "bearer"  # noqa: S105 - the OAuth token type, not a secret
-
-    @property
-    def expires_at(self) -> float:
-        """When the token expires, on anyio's monotonic clock."""
-        return self.obtained_at + self.expires_in
-
-    def seconds_left(self, now: float | None = None) -> float:
-        return self.expires_at - (anyio.current_time() if now is None else now)
-
-    def __repr__(self) -> str:
-        return (
-            f"Token(access_token='***', refresh_token={'***' if self.refresh_token else None},"
-            f" expires_in={self.expires_in:g})"
-        )
-
-    __str__ = __repr__
 
 
 TokenHook = Callable[[Token], Awaitable[None] | None]

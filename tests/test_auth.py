@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from urllib.parse import parse_qs
 
 import anyio
@@ -102,7 +103,9 @@ async def test_concurrent_calls_at_expiry_share_one_grant() -> None:
         assert auth is not None
         assert auth.current is not None
         # Age the token past its expiry, as if the machine had been asleep.
-        expired = attrs.evolve(auth.current, obtained_at=anyio.current_time() - 400)
+        expired = attrs.evolve(
+            auth.current, expires_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=400)
+        )
         auth._token = expired
         portal.tokens[expired.access_token] = 0.0
         results: list[str] = []
