@@ -27,6 +27,8 @@ from anyio.abc import TaskGroup
 
 from ._auth import Credentials, Token, TokenHook, TokenManager
 from ._concurrency import MapStream, check_concurrency
+from ._converter import Reading
+from ._drift import DriftLog
 from ._exceptions import ClientStateError, ConfigurationError, DecodeError, ValidationError
 from ._models import (
     APIEndpoint,
@@ -80,6 +82,8 @@ class ClientStatistics:
     refresh_refused: int
     proactive_refreshes: int
     token_waits: int
+    #: Values the models could not read (each is in a model's ``unparsed``).
+    schema_drift: int = 0
 
 
 def _require_text(name: str, value: object) -> str:
@@ -147,6 +151,11 @@ class Cloutility:
             with each attempt (full jitter, at most 10 s). 0 retries at once.
         max_retry_after: The longest ``Retry-After`` (seconds) the client
             honours; a longer one is cut to this.
+        strict: Raise ``DecodeError`` (naming the model and field path) for a
+            value the models cannot read. By default such a field gets its
+            default, the value is kept in the model's ``unparsed``, and the
+            drift is logged once per model and field (``cloutility.schema_drift``)
+            and counted in ``statistics()``.
     """
 
     def __init__(
@@ -165,6 +174,7 @@ class Cloutility:
         on_token: TokenHook | None = None,
         backoff_base: float = 0.2,
         max_retry_after: float = 60.0,
+        strict: bool = False,
     ) -> None:
         self._credentials = Credentials(
             client_id=_require_text("client_id", client_id),
@@ -204,6 +214,11 @@ class Cloutility:
         # it never changes once a job has run (16 bytes a consumer).
         self._first_job_cache: dict[tuple[int, int], dt.datetime] = {}
         self._root = Ref(self, self._base_url)
+        if not isinstance(strict, bool):
+            raise ConfigurationError(f"strict must be True or False, got {strict!r}")
+        # How the proxies read bodies: this client's own drift log hears of what cannot be read.
+        self._drift = DriftLog()
+        self._reading = Reading(strict=strict, report=self._drift.record)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> Cloutility:
@@ -401,6 +416,7 @@ class Cloutility:
             refresh_refused=t.refresh_refused,
             proactive_refreshes=t.proactive_refreshes,
             token_waits=t.waits,
+            schema_drift=self._drift.count,
         )
 
     # -- API -------------------------------------------------------------------

@@ -94,7 +94,7 @@ def sim() -> Simulator:
 @pytest.fixture
 async def sim_api(sim: Simulator, anyio_backend: str) -> AsyncIterator[Cloutility]:
     """An SDK client talking to the simulator in-process."""
-    async with Cloutility(**sim.client_options()) as api:
+    async with Cloutility(**sim.client_options(), strict=True) as api:
         yield api
 
 
@@ -107,7 +107,7 @@ def sim_url(sim: Simulator) -> Iterator[str]:
 
 def socket_client(sim: Simulator, base_url: str) -> Cloutility:
     """An SDK client with its default transport (aiohttp on asyncio, httpx on trio)."""
-    return Cloutility(**sim.client_options(base_url))
+    return Cloutility(**sim.client_options(base_url), strict=True)
 
 
 # -- billing data --------------------------------------------------------------------

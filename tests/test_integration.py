@@ -23,7 +23,12 @@ pytestmark = pytest.mark.anyio
 
 def client_for(sim: Simulator, base_url: str | None = None, **options: object) -> Cloutility:
     """A client bound to ``sim``: over its ASGI app, or over a socket at ``base_url``."""
-    settings = {**sim.client_options(base_url), "backoff_base": 0.01, "max_retry_after": 0.05}
+    settings = {
+        **sim.client_options(base_url),
+        "backoff_base": 0.01,
+        "max_retry_after": 0.05,
+        "strict": True,  # drift in the simulator must fail these tests
+    }
     return Cloutility(**{**settings, **options})
 
 

@@ -636,4 +636,4 @@ async def test_simulator_notification_reaches_uvicorn_and_the_callback_fetches_b
 
 def client_for(sim: Simulator, base_url: str) -> Cloutility:
     """An unopened SDK client for ``sim`` (opened later, in the server's lifespan)."""
-    return Cloutility(**sim.client_options(base_url))
+    return Cloutility(**sim.client_options(base_url), strict=True)

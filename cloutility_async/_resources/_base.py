@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
-from .._converter import ConversionError, structure, structure_collection, to_payload
+from .._converter import ConversionError, Reading, structure, structure_collection, to_payload
 from .._exceptions import DecodeError, ValidationError
 from .._models import Collection
 from .._transport import decode_error
@@ -69,7 +69,7 @@ class Ref:
         if params:
             url = url.copy_merge_params(params)
         data, response = await self._api._get_shared(url)
-        return _structure(data, cls, response)
+        return _structure(data, cls, response, self._api._reading)
 
     async def _get_list(
         self, cls: type[M], path: str = "", params: dict[str, Any] | None = None
@@ -86,7 +86,7 @@ class Ref:
         if isinstance(data, list):  # some routes answer a bare JSON array
             data = {"href": str(url), "total": len(data), "items": data}
         try:
-            return structure_collection(data, cls)
+            return structure_collection(data, cls, self._api._reading)
         except ConversionError as exc:
             raise _decode_error(exc, response) from exc
 
@@ -102,7 +102,7 @@ class Ref:
         url = self._url(path)
         response = await self._api._write(method, url, json_body=body, params=params)
         data = self._api._require_sender().decode_json(response)
-        return _structure(data, cls, response)
+        return _structure(data, cls, response, self._api._reading)
 
     async def _send(
         self,
@@ -150,9 +150,9 @@ class CollectionRef(Ref):
         return await self._get_collection(self.model)
 
 
-def _structure(data: Any, cls: type[M], response: httpx.Response) -> M:
+def _structure(data: Any, cls: type[M], response: httpx.Response, reading: Reading) -> M:
     try:
-        return structure(data, cls)
+        return structure(data, cls, reading)
     except ConversionError as exc:
         raise _decode_error(exc, response) from exc
 

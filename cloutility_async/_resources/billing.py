@@ -170,7 +170,7 @@ class BillingMixin(Ref):
                 with anyio.CancelScope(shield=True):
                     await stream.aclose()
         data = self._api._require_sender().decode_json(response)
-        return _structure(data, InvoiceFile, response)
+        return _structure(data, InvoiceFile, response, self._api._reading)
 
     # -- billing data --------------------------------------------------------------
 

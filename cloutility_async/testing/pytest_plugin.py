@@ -4,7 +4,8 @@
 * ``cloutility_server``: that simulator served on a loopback socket
   (:class:`SimulatorServer` with ``base_url`` and ``simulator``).
 * ``cloutility_client``: a ready :class:`cloutility_async.Cloutility` talking to the
-  simulator in-process; use it from ``@pytest.mark.anyio`` tests.
+  simulator in-process, in strict mode (a body the models cannot read fails the
+  test); use it from ``@pytest.mark.anyio`` tests.
 
 This module is imported by every pytest run that has the package installed, so its
 imports stay light: the simulator and the SDK load only when a fixture is used.
@@ -55,8 +56,12 @@ def cloutility_server(cloutility_simulator: Simulator) -> Iterator[SimulatorServ
 async def cloutility_client(
     cloutility_simulator: Simulator, anyio_backend: object
 ) -> AsyncIterator[Cloutility]:
-    """A logged-in SDK client wired to ``cloutility_simulator`` through ASGI (no sockets)."""
+    """A logged-in, strict SDK client wired to ``cloutility_simulator`` through ASGI.
+
+    Strict: a value the models cannot read raises ``DecodeError`` instead of
+    landing in ``unparsed``, so schema drift in the simulator fails the test.
+    """
     from cloutility_async import Cloutility
 
-    async with Cloutility(**cloutility_simulator.client_options()) as api:
+    async with Cloutility(**cloutility_simulator.client_options(), strict=True) as api:
         yield api
