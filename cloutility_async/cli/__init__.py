@@ -99,6 +99,11 @@ def _connection_options() -> argparse.ArgumentParser:
         help="consumption units in the --demo portal (default 40)",
     )
     group.add_argument(
+        "--drift",
+        action="store_true",
+        help="the --demo portal sends the deviations the vendor warns about (seeded)",
+    )
+    group.add_argument(
         "--config", type=Path, metavar="FILE", help="TOML file with the connection settings"
     )
     group.add_argument(
@@ -304,11 +309,13 @@ def _settings(args: argparse.Namespace) -> Iterator[Settings]:
         from ._demo import DEMO_CONSUMERS, demo_settings
 
         consumers = DEMO_CONSUMERS if args.demo_consumers is None else args.demo_consumers
-        with demo_settings(consumers) as settings:
+        with demo_settings(consumers, drift=args.drift) as settings:
             yield settings
         return
     if args.demo_consumers is not None:
         raise ConfigurationError("--demo-consumers needs --demo")
+    if args.drift:
+        raise ConfigurationError("--drift needs --demo")
     from ._config import load_settings
 
     yield load_settings(args.config)

@@ -31,6 +31,7 @@ business unit moves it there (``sim.world.move_on_duplicate_name = False`` disab
 
 from ._app import FULL_VERSION
 from ._auth import ClientRegistration
+from ._drift import DRIFT_KINDS, Drift
 from ._faults import Faults, InjectedFault, SimulatedDisconnect
 from ._simulator import DEMO_CLIENT_ID, Simulator
 from ._stats import SimulatorStats
@@ -39,10 +40,12 @@ from ._world import ApiError, World
 
 __all__ = [
     "DEMO_CLIENT_ID",
+    "DRIFT_KINDS",
     "FULL_VERSION",
     "ApiError",
     "BillingSubscriber",
     "ClientRegistration",
+    "Drift",
     "Faults",
     "InjectedFault",
     "SimulatedDisconnect",

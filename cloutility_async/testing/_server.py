@@ -197,6 +197,18 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--drop-rate", type=float, default=0.0, metavar="FRACTION")
     parser.add_argument("--html-error-rate", type=float, default=0.0, metavar="FRACTION")
     parser.add_argument(
+        "--drift",
+        action="store_true",
+        help="send the deviations the vendor warns about (seeded by --seed; see README)",
+    )
+    parser.add_argument(
+        "--drift-rate",
+        type=_fraction,
+        default=0.05,
+        metavar="FRACTION",
+        help="with --drift: the chance that each field of an answer deviates",
+    )
+    parser.add_argument(
         "--include-oauth",
         action="store_true",
         help="apply faults and latency to POST /v1/oauth too",
@@ -205,6 +217,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
 
 def simulator_from_args(args: argparse.Namespace) -> Any:
     """Build a :class:`Simulator` from parsed ``serve`` options."""
+    from ._drift import Drift
     from ._faults import Faults
     from ._simulator import Simulator
 
@@ -229,6 +242,7 @@ def simulator_from_args(args: argparse.Namespace) -> Any:
         allow_refresh=args.allow_refresh,
         token_lifetime=args.token_lifetime,
         faults=faults,
+        drift=Drift(enabled=args.drift, seed=args.seed, rate=args.drift_rate),
     )
 
 
@@ -259,6 +273,7 @@ def run_from_args(args: argparse.Namespace, *, out: TextIO | None = None) -> int
                 f"  username:   {sim.username}\n"
                 f"  password:   {sim.password}\n"
                 f"  consumers:  {args.consumers} (seed {args.seed})\n"
+                f"{_drift_line(sim.drift)}"
                 f"READY {url}\n"
             )
             stream.flush()
@@ -273,6 +288,22 @@ def run_from_args(args: argparse.Namespace, *, out: TextIO | None = None) -> int
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 0
+
+
+def _drift_line(drift: Any) -> str:
+    if not drift.enabled:
+        return ""
+    return f"  drift:      on (rate {drift.rate:g}, seed {drift.seed})\n"
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:

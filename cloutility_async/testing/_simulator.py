@@ -12,6 +12,7 @@ import httpx
 
 from ._app import SimulatorApp
 from ._auth import DEMO_CLIENT_ID, AuthState, ClientRegistration, Session, Token
+from ._drift import Drift
 from ._faults import Faults
 from ._stats import SimulatorStats
 from ._subscribers import (
@@ -55,6 +56,7 @@ class Simulator:
         clients: Mapping[str, str] | Iterable[ClientSpec] | None = None,
         now: datetime | None = None,
         faults: Faults | None = None,
+        drift: bool | Drift = False,
     ) -> None:
         self.world = World(consumers=consumers, seed=seed, now=now, username=username)
         self.auth = AuthState(username=username, password=password, token_lifetime=token_lifetime)
@@ -73,7 +75,11 @@ class Simulator:
                     self.auth.register(spec)
                 else:
                     self.register_client(*spec)
-        self.app = SimulatorApp(self.world, self.auth, self.faults, self.stats)
+        if isinstance(drift, Drift):
+            self.drift = drift
+        else:
+            self.drift = Drift(enabled=drift, seed=seed)
+        self.app = SimulatorApp(self.world, self.auth, self.faults, self.stats, self.drift)
         self._billing_subscribers: dict[int, BillingSubscriber] = {}
         self._next_subscriber_id = 1
 

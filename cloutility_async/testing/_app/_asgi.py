@@ -13,6 +13,7 @@ from typing import Any
 import anyio
 
 from .._auth import AuthState, Token
+from .._drift import Drift
 from .._errors import ApiError
 from .._faults import FaultResponse, Faults, InjectedFault, SimulatedDisconnect
 from .._stats import SimulatorStats
@@ -20,7 +21,7 @@ from .._world import World
 from ._context import Ctx
 from ._handlers import ROUTES
 from ._handlers._catalogs import FULL_VERSION
-from ._responses import CT_JSON, DENIED, Response, error_response
+from ._responses import CT_JSON, DENIED, Response, error_response, ok
 from ._router import Handler, Route, Router
 
 __all__ = ["FULL_VERSION", "SimulatorApp"]
@@ -62,12 +63,18 @@ class SimulatorApp:
     """The ASGI callable (``Simulator.app``)."""
 
     def __init__(
-        self, world: World, auth: AuthState, faults: Faults, stats: SimulatorStats
+        self,
+        world: World,
+        auth: AuthState,
+        faults: Faults,
+        stats: SimulatorStats,
+        drift: Drift | None = None,
     ) -> None:
         self.world = world
         self.auth = auth
         self.faults = faults
         self.stats = stats
+        self.drift = drift if drift is not None else Drift(enabled=False)
         self.router = Router()
         for method, template, handler in ROUTES:
             self.router.add(method, template, handler)
@@ -131,12 +138,23 @@ class SimulatorApp:
                 token = checked
             ctx = await self._context(scope, receive, method, path, params, token, headers)
             resp = _call(handler, ctx)
+            if self.drift.enabled and resp.payload is not None and method == "GET":
+                resp = self._drifted(route, ctx, resp)
         if after_rule is not None:
             self.stats.faults_injected["injected"] += 1
             fault = after_rule.response(self.faults.retry_after_header())
             await self._send_fault(scope, receive, send, fault)
             return
         await self._send_response(send, resp)
+
+    def _drifted(self, route: Route, ctx: Ctx, resp: Response) -> Response:
+        """The answer as drift mode sends it (successful JSON answers to GETs only)."""
+        if resp.status != 200:
+            return resp
+        target = ctx.path
+        if ctx.query_string:
+            target += "?" + ctx.query_string.decode("latin-1")
+        return ok(self.drift.apply("GET", route.template, target, resp.payload))
 
     def _match(self, path: str) -> tuple[Route | None, list[str]]:
         if not path.startswith("/v1/"):

@@ -28,9 +28,10 @@ dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 class Response:
-    """An answer: status, body bytes, content type and extra headers."""
+    """An answer: status, body bytes, content type and extra headers; ``payload`` keeps
+    the JSON value a body was encoded from (drift mode transforms it)."""
 
-    __slots__ = ("body", "content_type", "headers", "status")
+    __slots__ = ("body", "content_type", "headers", "payload", "status")
 
     def __init__(
         self,
@@ -38,16 +39,18 @@ class Response:
         body: bytes,
         content_type: bytes | None = CT_JSON,
         headers: list[tuple[bytes, bytes]] | None = None,
+        payload: Any = None,
     ) -> None:
         self.status = status
         self.body = body
         self.content_type = content_type
         self.headers = headers
+        self.payload = payload
 
 
 def ok(obj: Any, status: int = 200) -> Response:
     """A JSON answer (compact, UTF-8)."""
-    return Response(status, dumps(obj).encode())
+    return Response(status, dumps(obj).encode(), payload=obj)
 
 
 NO_CONTENT = Response(204, b"", None)

@@ -33,6 +33,19 @@ __all__ = ["WorldMutations", "ci_get", "ci_merge"]
 
 JSON = dict[str, Any]
 
+# Keys of a business unit the portal computes: never stored from a request body.
+_BU_COMPUTED_KEYS = frozenset(
+    {
+        "href",
+        "id",
+        "timezone",
+        "parentbusinessunit",
+        "users",
+        "addresses",
+        "businessunits",
+        "ancestors",
+    }
+)
 # Keys of a node POST body that are read, not stored as sent.
 _NODE_REFERENCE_KEYS = frozenset(
     {"operatingsystem", "type", "domain", "clientoptionset", "server", "cpucount", "contact"}
@@ -82,18 +95,7 @@ class WorldMutations(WorldState):
         ci_merge(
             raw,
             body,
-            frozenset(
-                {
-                    "href",
-                    "id",
-                    "timezone",
-                    "parentbusinessunit",
-                    "users",
-                    "addresses",
-                    "businessunits",
-                    "ancestors",
-                }
-            ),
+            _BU_COMPUTED_KEYS,
         )
         raw["id"] = bid
         return self._add_bu(bid, parent.id, raw, tz)
@@ -117,18 +119,7 @@ class WorldMutations(WorldState):
         ci_merge(
             bu.raw,
             body,
-            frozenset(
-                {
-                    "href",
-                    "id",
-                    "timezone",
-                    "parentbusinessunit",
-                    "users",
-                    "addresses",
-                    "businessunits",
-                    "ancestors",
-                }
-            ),
+            _BU_COMPUTED_KEYS,
         )
         return bu
 
