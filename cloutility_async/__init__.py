@@ -1,7 +1,7 @@
 """cloutility-async: the async Python SDK for the Cloutility REST API."""
 
 from ._auth import Token
-from ._client import DEFAULT_BASE_URL, ClientStatistics, Cloutility, ConsumerEntry
+from ._client import DEFAULT_BASE_URL, ClientStatistics, Cloutility
 from ._concurrency import MapResult, MapStream
 from ._exceptions import (
     APIError,
@@ -60,6 +60,7 @@ from ._resources import (
 )
 from ._stores import FileTokenStore, MemoryTokenStore, RedisTokenStore, TokenStore
 from ._version import __version__
+from ._walk import ConsumerEntry, UnitError
 
 __all__ = [
     "APIEndpoint",
@@ -120,6 +121,7 @@ __all__ = [
     "Token",
     "TokenStore",
     "TransportError",
+    "UnitError",
     "User",
     "ValidationError",
     "__version__",

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import math
 import os
 from collections.abc import (
+    AsyncGenerator,
     AsyncIterable,
-    AsyncIterator,
     Awaitable,
     Callable,
     Iterable,
-    Iterator,
     Mapping,
 )
 from contextlib import AsyncExitStack
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, overload
 
 import anyio
 import attrs
@@ -29,11 +27,10 @@ from ._auth import Credentials, Token, TokenHook, TokenManager
 from ._concurrency import MapStream, check_concurrency
 from ._converter import Reading
 from ._drift import DriftLog
-from ._exceptions import ClientStateError, ConfigurationError, DecodeError, ValidationError
+from ._exceptions import ClientStateError, ConfigurationError, ValidationError
 from ._models import (
     APIEndpoint,
     BusinessUnit,
-    Consumer,
     Model,
     NodeOperatingSystem,
     NodeType,
@@ -42,17 +39,18 @@ from ._models import (
     TimeZone,
     User,
 )
-from ._resources._base import Ref
+from ._resources._base import Ref, read_string
 from ._resources._checks import check_id, check_name
+from ._resources._instant import ServerInstant
 from ._resources._routes import ref_for_url
 from ._resources.business_units import BusinessUnitRef
 from ._resources.catalog import TimeZoneRef, action_request
-from ._resources.consumers import ConsumerRef
 from ._singleflight import SingleFlight
-from ._transport import RetryPolicy, Sender, expect_string, same_origin
+from ._transport import RetryPolicy, Sender, same_origin
 from ._version import __version__
+from ._walk import ConsumerEntry, UnitError, UnitErrors, check_unit_errors, walk
 
-__all__ = ["DEFAULT_BASE_URL", "ClientStatistics", "Cloutility", "ConsumerEntry"]
+__all__ = ["DEFAULT_BASE_URL", "ClientStatistics", "Cloutility", "ConsumerEntry", "UnitError"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -212,7 +210,7 @@ class Cloutility:
         self._flights = SingleFlight()
         # The first job's `completed` per (bunit, consumer), for clamping job queries:
         # it never changes once a job has run (16 bytes a consumer).
-        self._first_job_cache: dict[tuple[int, int], dt.datetime] = {}
+        self._first_job_cache: dict[tuple[int, int], ServerInstant] = {}
         self._root = Ref(self, self._base_url)
         if not isinstance(strict, bool):
             raise ConfigurationError(f"strict must be True or False, got {strict!r}")
@@ -423,9 +421,7 @@ class Cloutility:
 
     async def full_version(self) -> str:
         """The portal's full version string (``GET fullVersion``)."""
-        sender = self._require_sender()
-        response = await sender.send("GET", "fullVersion")
-        return expect_string(sender.decode_json(response), response)
+        return read_string(await self._require_sender().send("GET", "fullVersion"))
 
     def bunit(self, bunit_id: int | str) -> BusinessUnitRef:
         """A proxy for business unit ``bunit_id``; no I/O until a method is awaited."""
@@ -510,76 +506,42 @@ class Cloutility:
         assert self._task_group is not None
         return MapStream(self._task_group, fn, items, limit)
 
-    async def walk_consumers(
-        self, root: int | str | None = None, *, concurrency: int | None = None
-    ) -> AsyncIterator[ConsumerEntry]:
-        """Every consumer in the tree (one request for the tree, then each unit's list
-        concurrently), as ``ConsumerEntry(bunit, consumer, ref)``."""
-        tree = await self.bunit_tree(root)
-        units = list(_flatten(tree))
+    @overload
+    def walk_consumers(
+        self,
+        root: int | str | SimpleBusinessUnit | None = None,
+        *,
+        concurrency: int | None = None,
+        unit_errors: Literal["raise"] = "raise",
+    ) -> AsyncGenerator[ConsumerEntry, None]: ...
 
-        async def list_consumers(unit: SimpleBusinessUnit) -> list[Consumer]:
-            return await self.bunit(_unit_id(unit)).consumers()
+    @overload
+    def walk_consumers(
+        self,
+        root: int | str | SimpleBusinessUnit | None = None,
+        *,
+        concurrency: int | None = None,
+        unit_errors: Literal["yield"],
+    ) -> AsyncGenerator[ConsumerEntry | UnitError, None]: ...
 
-        async with self.map(list_consumers, units, concurrency=concurrency) as results:
-            async for result in results:
-                unit, consumers = result.item, result.unwrap()
-                for consumer in consumers:
-                    yield ConsumerEntry(
-                        bunit=unit, consumer=consumer, ref=self._consumer_ref(unit, consumer)
-                    )
+    def walk_consumers(
+        self,
+        root: int | str | SimpleBusinessUnit | None = None,
+        *,
+        concurrency: int | None = None,
+        unit_errors: UnitErrors = "raise",
+    ) -> AsyncGenerator[ConsumerEntry, None] | AsyncGenerator[ConsumerEntry | UnitError, None]:
+        """Every consumer in the tree, as ``ConsumerEntry(bunit, consumer, ref)``.
 
-    def _consumer_ref(self, unit: SimpleBusinessUnit, consumer: Consumer) -> ConsumerRef:
-        if consumer.id is not None:
-            return ConsumerRef(self, _unit_id(unit), consumer.id)
-        if consumer.href:
-            ref = self.ref(consumer.href)
-            if isinstance(ref, ConsumerRef):
-                return ref
-        raise DecodeError(f"a consumer of business unit {unit.id} has neither id nor href")
-
-
-@attrs.frozen
-class ConsumerEntry:
-    """A consumer found by ``walk_consumers``: its unit, its (thin) model and a proxy.
-
-    It reads like the consumer itself (``entry.id``, ``entry.name``, any
-    ``Consumer`` field); ``entry.bunit`` is its business unit and
-    ``entry.ref`` the proxy to fetch more (``await entry.ref.node.get()``).
-    """
-
-    bunit: SimpleBusinessUnit
-    consumer: Consumer
-    ref: ConsumerRef
-
-    @property
-    def id(self) -> int:
-        return self.ref.id
-
-    @property
-    def bunit_id(self) -> int:
-        return self.ref.bunit_id
-
-    @property
-    def name(self) -> str | None:
-        return self.consumer.name
-
-    def __getattr__(self, name: str) -> Any:
-        # Only reached for names the entry itself lacks: the consumer's fields.
-        if name.startswith("__"):
-            raise AttributeError(name)
-        return getattr(self.consumer, name)
-
-
-def _flatten(unit: SimpleBusinessUnit) -> Iterator[SimpleBusinessUnit]:
-    stack = [unit]
-    while stack:
-        current = stack.pop()
-        yield current
-        stack.extend(reversed(current.business_units))
-
-
-def _unit_id(unit: SimpleBusinessUnit) -> int:
-    if unit.id is None:
-        raise DecodeError(f"a business unit in the tree has no id: {unit!r}")
-    return unit.id
+        One request for the tree (or none: ``root`` may be a tree from
+        ``bunit_tree()``), then each unit's list concurrently. A unit that
+        fails never stops the others: with ``unit_errors="yield"`` it comes
+        out as a ``UnitError(bunit, error)``; by default (``"raise"``) every
+        other unit is walked first, then the first unit's error is raised.
+        The arguments are checked at once, before any request.
+        """
+        if root is not None and not isinstance(root, SimpleBusinessUnit):
+            root = check_id(root, "root")
+        mode = check_unit_errors(unit_errors)
+        check_concurrency(concurrency, self._max_concurrency)
+        return walk(self, root, concurrency, mode)

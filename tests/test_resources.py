@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
+from typing import Any
 
 import anyio
 import anyio.lowlevel
@@ -11,7 +13,7 @@ import attrs
 import httpx
 import pytest
 
-from cloutility_async import NotFoundError, ValidationError
+from cloutility_async import DecodeError, NotFoundError, TransportError, ValidationError
 from cloutility_async._models import AuditLogType, Consumer
 from tests.fakeportal import FakePortal
 
@@ -579,3 +581,338 @@ async def test_invoke_refuses_parameters_it_cannot_encode() -> None:
     async with portal.client() as api:
         with pytest.raises(ValidationError, match="date"):
             await api.invoke(action, date=object())
+
+
+# -- the jobs start, at the server's own precision --------------------------------------
+
+SEVEN_DIGITS = "2024-05-20T19:06:03.0810281+02:00"  # 17:06:03.0810281 UTC
+_TEXT = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)")
+
+
+def ticks(text: str) -> int:
+    """A .NET DateTimeOffset's UTC ticks (100 ns), as a strict server compares them."""
+    match = _TEXT.fullmatch(text)
+    assert match, text
+    whole, fraction, zone = match.groups()
+    moment = dt.datetime.fromisoformat(whole + ("+00:00" if zone == "Z" else zone))
+    seconds = int(moment.timestamp())
+    digits = (fraction or "").ljust(7, "0")
+    assert len(digits) == 7, "the server reads at most seven digits"
+    return seconds * 10_000_000 + int(digits)
+
+
+def strict_jobs(completed: str, seen: list[str]) -> Any:
+    """The jobs route of a server that rejects any startTime before `completed` (100 ns)."""
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        start = request.url.params["startTime"]
+        seen.append(start)
+        if ticks(start) < ticks(completed):
+            return httpx.Response(400, json={"message": "startTime is before the first job"})
+        return ok({"total": 1, "items": [_job(completed)]})
+
+    return handler
+
+
+@pytest.mark.parametrize(
+    "start",
+    [
+        dt.datetime(2020, 1, 1, tzinfo=UTC),
+        dt.datetime(2024, 5, 20, 17, 6, 3, 81028, tzinfo=UTC),  # the truncated `completed`
+        dt.date(2024, 5, 20),
+    ],
+)
+async def test_a_seven_digit_first_job_is_never_undercut_by_the_start(
+    start: dt.datetime | dt.date,
+) -> None:
+    """A start before a seven-digit `completed` is sent as that instant: a strict server agrees."""
+    portal = FakePortal()
+    portal.route("GET", "bunits/22/consumers/408/jobs/first", json=_job(SEVEN_DIGITS))
+    seen: list[str] = []
+    portal.route("GET", "bunits/22/consumers/408/jobs", strict_jobs(SEVEN_DIGITS, seen))
+    async with portal.client() as api:
+        jobs = await api.bunit(22).consumer(408).jobs(start=start)
+    assert len(jobs) == 1
+    assert seen == ["2024-05-20T17:06:03.0810281Z"]
+    assert ticks(seen[0]) == ticks(SEVEN_DIGITS)
+
+
+async def test_a_start_after_the_first_job_is_sent_as_given() -> None:
+    """A start 1 us after `completed` goes out unchanged (microseconds, UTC)."""
+    portal = FakePortal()
+    portal.route("GET", "bunits/22/consumers/408/jobs/first", json=_job(SEVEN_DIGITS))
+    seen: list[str] = []
+    portal.route("GET", "bunits/22/consumers/408/jobs", strict_jobs(SEVEN_DIGITS, seen))
+    start = dt.datetime(2024, 5, 20, 17, 6, 3, 81029, tzinfo=UTC)
+    async with portal.client() as api:
+        await api.bunit(22).consumer(408).jobs(start=start, end=dt.date(2024, 6, 1))
+    assert seen == ["2024-05-20T17:06:03.081029Z"]
+
+
+async def test_only_completed_is_read_from_a_bogus_first_job() -> None:
+    """Bogus values elsewhere in jobs/first (the reference warns of them) do not break jobs()."""
+    portal = FakePortal()
+    bogus = {
+        "completed": "2023-07-10T02:00:00Z",
+        "id": "",
+        "status": "",
+        "duration": 12.5,
+        "examinedFiles": "0",
+        "tags": {"href": "x", "total": 0, "items": []},
+        "scheduled": "yes",
+    }
+    portal.route("GET", "bunits/22/consumers/408/jobs/first", json=bogus)
+    jobs = portal.route("GET", "bunits/22/consumers/408/jobs", json={"items": [_job("2023-08-01")]})
+    async with portal.client() as api:
+        found = await api.bunit(22).consumer(408).jobs(start=dt.date(2020, 1, 1))
+    assert len(found) == 1
+    assert jobs.calls.last.request.url.params["startTime"] == "2023-07-10T02:00:00Z"
+
+
+@pytest.mark.parametrize("completed", ["", 0, "soon", {"date": "x"}])
+async def test_an_unreadable_first_completed_leaves_the_start_to_the_server(
+    completed: object,
+) -> None:
+    """A `completed` that is no date leaves the start unclamped (the server decides), uncached."""
+    portal = FakePortal()
+    first = portal.route(
+        "GET", "bunits/22/consumers/408/jobs/first", json={"id": 0, "completed": completed}
+    )
+    jobs = portal.route("GET", "bunits/22/consumers/408/jobs", json={"items": []})
+    async with portal.client() as api:
+        ref = api.bunit(22).consumer(408)
+        await ref.jobs(start=dt.date(2020, 1, 1))
+        await ref.jobs(start=dt.date(2020, 1, 1))
+    assert [c.request.url.params["startTime"] for c in jobs.calls] == ["2020-01-01T00:00:00Z"] * 2
+    assert first.call_count == 2
+
+
+# -- answers that are a bare string ------------------------------------------------------
+
+N = "bunits/22/consumers/408/node"
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"json": "COMPANYAB_JENNYSWS"},
+        {"text": "COMPANYAB_JENNYSWS", "headers": {"Content-Type": "text/plain"}},
+        {"text": "COMPANYAB_JENNYSWS\r\n", "headers": {"Content-Type": "text/plain"}},
+        {"content": b"COMPANYAB_JENNYSWS"},
+        {"text": "COMPANYAB_JENNYSWS", "headers": {"Content-Type": "application/json"}},
+    ],
+)
+async def test_the_suggested_name_reads_as_json_or_plain_text_and_activates_unquoted(
+    answer: dict[str, Any],
+) -> None:
+    """spname as a JSON string or as plain text gives the bare name; activate sends it unquoted."""
+    portal = FakePortal()
+    portal.route("GET", f"{N}/spname", **answer)
+    activate = portal.route(
+        "GET", f"{N}/activate", text="Node activated", headers={"Content-Type": "text/plain"}
+    )
+    async with portal.client() as api:
+        node = api.bunit(22).consumer(408).node
+        name = await node.suggested_name()
+        assert name == "COMPANYAB_JENNYSWS"
+        assert await node.activate(name) == "Node activated"
+    assert activate.calls.last.request.url.params["tsmName"] == "COMPANYAB_JENNYSWS"
+
+
+async def test_full_version_reads_plain_text_too() -> None:
+    """fullVersion answered as text/plain gives the version text."""
+    portal = FakePortal()
+    portal.route("GET", "fullVersion", text="1.0.4480.0\n", headers={"Content-Type": "text/plain"})
+    async with portal.client() as api:
+        assert await api.full_version() == "1.0.4480.0"
+
+
+@pytest.mark.parametrize("answer", [{"json": 42}, {"json": ""}, {"content": b""}, {"json": None}])
+async def test_a_string_route_that_answers_no_string_is_a_decode_error(
+    answer: dict[str, Any],
+) -> None:
+    """A JSON number, an empty string or an empty body where a string is due: DecodeError."""
+    portal = FakePortal()
+    portal.route("GET", f"{N}/spname", **answer)
+    async with portal.client() as api:
+        with pytest.raises(DecodeError) as info:
+            await api.bunit(22).consumer(408).node.suggested_name()
+    assert info.value.status == 200
+    assert info.value.url is not None
+    assert info.value.url.endswith("/spname")
+
+
+@pytest.mark.parametrize("name", ['"JENNYSWS"', "'JENNYSWS'", "JENNYSWS\n"])
+async def test_activate_never_sends_a_name_with_stray_quotes(name: str) -> None:
+    """A name with quotes or a newline is refused before the request."""
+    portal = FakePortal()
+    activate = portal.route("GET", f"{N}/activate", json="ok")
+    async with portal.client() as api:
+        with pytest.raises(ValidationError):
+            await api.bunit(22).consumer(408).node.activate(name)
+    assert activate.call_count == 0
+
+
+# -- audit logs: the call is the iterator ------------------------------------------------
+
+
+async def test_audit_log_is_an_async_iterator_that_pages_only_when_read() -> None:
+    """`async for e in ref.audit_log()` works; nothing is sent until the first entry is read."""
+    portal = FakePortal()
+    route = portal.route(
+        "GET",
+        "bunits/22/consumers/408/auditlogs",
+        json={"total": 2, "items": [{"id": 1}, {"id": 2}]},
+    )
+    async with portal.client() as api:
+        log = api.bunit(22).consumer(408).audit_log(page_size=5)
+        assert route.call_count == 0
+        assert [entry.id async for entry in log] == [1, 2]
+    assert route.call_count == 1
+
+
+async def test_awaiting_the_audit_log_gives_the_same_iterator() -> None:
+    """Code written against the coroutine shape (`await ref.audit_log()`) keeps working."""
+    portal = FakePortal()
+    portal.route(
+        "GET", "bunits/22/consumers/408/auditlogs", json={"total": 1, "items": [{"id": 9}]}
+    )
+    async with portal.client() as api:
+        log = api.bunit(22).consumer(408).audit_log()
+        assert await log is log
+        assert [entry.id async for entry in log] == [9]
+
+
+@pytest.mark.parametrize(
+    "options", [{"types": [999]}, {"page_size": 0}, {"start": "yesterday"}, {"newest_first": 1}]
+)
+async def test_audit_log_arguments_are_checked_at_the_call(options: dict[str, Any]) -> None:
+    """Bad arguments raise ValidationError when audit_log() is called, before any request."""
+    portal = FakePortal()
+    route = portal.route("GET", "bunits/22/consumers/408/auditlogs", json={"items": []})
+    async with portal.client() as api:
+        with pytest.raises(ValidationError):
+            api.bunit(22).consumer(408).audit_log(**options)
+    assert route.call_count == 0
+
+
+async def test_closing_the_audit_log_early_stops_the_paging() -> None:
+    """aclose() after the first page fetches no more pages."""
+    portal = FakePortal()
+    route = portal.route(
+        "GET",
+        "bunits/22/consumers/408/auditlogs",
+        json={"total": 10, "items": [{"id": 1}, {"id": 2}]},
+    )
+    async with portal.client() as api:
+        log = api.bunit(22).consumer(408).audit_log(page_size=2)
+        assert (await log.__anext__()).id == 1
+        await log.aclose()
+        assert [entry async for entry in log] == []
+    assert route.call_count == 1
+
+
+# -- retries decided by the route --------------------------------------------------------
+
+
+def flaky(error: Exception, then: httpx.Response) -> Any:
+    """A handler that fails once with ``error`` and then answers ``then``."""
+    calls: list[httpx.Request] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        if len(calls) == 1:
+            raise error
+        return then
+
+    return handler
+
+
+async def test_activate_is_not_retried_once_the_request_may_have_arrived() -> None:
+    """GET .../activate changes state: a read error after sending is raised, not retried."""
+    portal = FakePortal()
+    route = portal.route(
+        "GET", f"{N}/activate", flaky(httpx.ReadError("reset"), ok("Node activated"))
+    )
+    async with portal.client() as api:
+        with pytest.raises(TransportError):
+            await api.bunit(22).consumer(408).node.activate("JENNYSWS")
+    assert route.call_count == 1
+
+
+async def test_activate_is_retried_when_the_connection_never_opened() -> None:
+    """A connect error means nothing reached the server: activate is tried again."""
+    portal = FakePortal()
+    route = portal.route(
+        "GET", f"{N}/activate", flaky(httpx.ConnectError("refused"), ok("Node activated"))
+    )
+    async with portal.client() as api:
+        assert await api.bunit(22).consumer(408).node.activate("JENNYSWS") == "Node activated"
+    assert route.call_count == 2
+
+
+async def test_a_safe_get_is_retried_after_a_read_error() -> None:
+    """GET .../spname changes nothing: a read error is retried."""
+    portal = FakePortal()
+    route = portal.route("GET", f"{N}/spname", flaky(httpx.ReadError("reset"), ok("NAME")))
+    async with portal.client() as api:
+        assert await api.bunit(22).consumer(408).node.suggested_name() == "NAME"
+    assert route.call_count == 2
+
+
+# -- following what the portal links -----------------------------------------------------
+
+
+async def test_ref_follows_the_users_href_that_me_links() -> None:
+    """A user's href as the portal writes it (bunits/{b}/users/{u}) is followed to a User."""
+    portal = FakePortal()
+    me = {"href": f"{BASE}/bunits/22/users/7", "id": 7, "name": "alice"}
+    portal.route("GET", "me", json=me)
+    user_route = portal.route("GET", "bunits/22/users/7", json=me)
+    async with portal.client() as api:
+        user = await api.ref(await api.me()).get()
+    assert user.name == "alice"
+    assert user_route.call_count == 1
+
+
+async def test_the_invented_users_route_is_not_followed() -> None:
+    """users/{id} is no route of the portal: ref() refuses it before any request."""
+    portal = FakePortal()
+    async with portal.client() as api:
+        with pytest.raises(ValidationError, match="no known route"):
+            api.ref(f"{BASE}/users/7")
+
+
+def _file(file_id: int, name: str) -> dict[str, object]:
+    return {"href": f"{BASE}/bunits/22/invoicefiles/{file_id}", "id": file_id, "fileName": name}
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        _file(12, "nov.pdf"),
+        {"href": "x", "total": 1, "items": [_file(12, "nov.pdf")]},
+        [_file(12, "nov.pdf")],
+        {"total": 3, "items": [_file(3, "oct.pdf"), _file(12, "nov.pdf"), _file(9, "nov.pdf")]},
+    ],
+)
+async def test_upload_returns_the_created_file_from_a_file_or_a_collection(answer: object) -> None:
+    """Answered with the file or with a collection holding it, the upload gives that file."""
+    portal = FakePortal()
+    portal.route("POST", "bunits/22/invoicefiles", json=answer)
+    async with portal.client() as api:
+        created = await api.bunit(22).upload_invoice_file(b"%PDF-1.4", filename="nov.pdf")
+    assert (created.id, created.file_name) == (12, "nov.pdf")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [{}, {"fileName": "nov.pdf"}, {"total": 0, "items": []}, [_file(3, "a"), _file(4, "b")]],
+)
+async def test_upload_never_returns_a_hollow_file(answer: object) -> None:
+    """An answer without an identifiable created file is a DecodeError naming the file."""
+    portal = FakePortal()
+    portal.route("POST", "bunits/22/invoicefiles", json=answer)
+    async with portal.client() as api:
+        with pytest.raises(DecodeError, match=r"nov\.pdf"):
+            await api.bunit(22).upload_invoice_file(b"%PDF-1.4", filename="nov.pdf")

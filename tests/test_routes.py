@@ -236,7 +236,7 @@ CONSUMER = {
 }
 
 USER = {
-    "href": href("users/7"),
+    "href": href("bunits/22/users/7"),
     "actions": [],
     "name": "alice",
     "email": "alice@example.com",
@@ -1291,7 +1291,7 @@ REF_KINDS: list[tuple[str, type[Any], type[Any] | None, type[Any]]] = [
     ("bunits/22/invoicefiles", CollectionRef, InvoiceFile, InvoiceFile),
     ("bunits/22/billing", CollectionRef, BillingData, BillingData),
     ("bunits/22/billing/2023-11-01", ResourceRef, BillingData, BillingData),
-    ("users/7", ResourceRef, User, User),
+    ("bunits/22/users/7", ResourceRef, User, User),
     ("me", ResourceRef, User, User),
     ("timezones", CollectionRef, TimeZone, TimeZone),
     ("timezones/4", TimeZoneRef, None, TimeZone),

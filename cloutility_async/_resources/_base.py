@@ -8,6 +8,7 @@ at the same time share one request; writes make later GETs start afresh.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -159,6 +160,34 @@ def _structure(data: Any, cls: type[M], response: httpx.Response, reading: Readi
 
 def _decode_error(exc: ConversionError, response: httpx.Response) -> DecodeError:
     return decode_error(f"the response does not fit the model: {exc}", response)
+
+
+def read_string(response: httpx.Response) -> str:
+    """The text of a route that answers a string, as a JSON string or as plain text.
+
+    The reference shows bare JSON strings (``"1.0.4480.0"``); a plain-text
+    body (``text/plain``, or no content type) is taken as it is, without the
+    whitespace around it. An empty body, JSON of another type, or another
+    media type (an HTML maintenance page) is a ``DecodeError``.
+    """
+    kind = response.headers.get("content-type", "").partition(";")[0].strip().lower()
+    text = response.content.decode("utf-8", errors="replace").strip()
+    try:
+        data = json.loads(text) if text else None
+    except ValueError:
+        data = None
+        if kind in _TEXT_TYPES:
+            return text
+    if isinstance(data, str) and data.strip():
+        return data
+    if text and data is not None and kind in ("", "text/plain"):
+        return text  # plain text that happens to read as JSON (a number, true)
+    shown = f"{type(data).__name__} JSON" if data is not None else kind or "no content type"
+    raise decode_error(f"expected a string, got {shown} ({len(response.content)} bytes)", response)
+
+
+# Where a body that is not JSON is read as the string itself.
+_TEXT_TYPES = frozenset({"", "text/plain", "application/json", "text/json"})
 
 
 def payload(model: Any, what: type[Any]) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from typing import Any, TypeAlias
 import anyio
 import httpx
 
+from .._converter import Reading
 from .._exceptions import ValidationError
 from .._models import BillingData, Contract, Invoice, InvoiceFile
 from .._transport import decode_error
@@ -140,7 +141,8 @@ class BillingMixin(Ref):
             data = bytes(file)
             if not data:
                 raise ValidationError("the invoice file is empty")
-            head, tail = _multipart_frame(boundary, _check_filename(filename), content_type)
+            name = _check_filename(filename)
+            head, tail = _multipart_frame(boundary, name, content_type)
             content = head + data + tail
         elif isinstance(file, (str, os.PathLike)):
             path = Path(os.fspath(file))
@@ -150,7 +152,8 @@ class BillingMixin(Ref):
             stream = _MultipartStream(head, _read_file(path, size), tail)
             headers["Content-Length"] = str(len(head) + size + len(tail))
         elif isinstance(file, AsyncIterable):
-            head, tail = _multipart_frame(boundary, _check_filename(filename), content_type)
+            name = _check_filename(filename)
+            head, tail = _multipart_frame(boundary, name, content_type)
             stream = _MultipartStream(head, _checked_chunks(file), tail)
             # httpx's own transport needs the framing stated; aiohttp's chunks by itself.
             headers["Transfer-Encoding"] = "chunked"
@@ -170,7 +173,7 @@ class BillingMixin(Ref):
                 with anyio.CancelScope(shield=True):
                     await stream.aclose()
         data = self._api._require_sender().decode_json(response)
-        return _structure(data, InvoiceFile, response, self._api._reading)
+        return _created_file(data, name, response, self._api._reading)
 
     # -- billing data --------------------------------------------------------------
 
@@ -223,6 +226,29 @@ def _billing_params(include_next: int | None, use_forecasting: bool | None) -> d
     if use_forecasting is not None:
         params["useForecasting"] = bool_param(use_forecasting, "use_forecasting")
     return params
+
+
+def _created_file(
+    data: Any, filename: str, response: httpx.Response, reading: Reading
+) -> InvoiceFile:
+    """The file an upload created, from the file itself or a collection that holds it.
+
+    In a collection (the unit's files, or a list of one), the file is the one
+    of that name with the highest id (the newest). An answer without an
+    identifiable file is a ``DecodeError``, never a hollow model.
+    """
+    if isinstance(data, dict) and "items" in data:
+        data = data["items"]
+    if isinstance(data, list):
+        candidates = [_structure(item, InvoiceFile, response, reading) for item in data]
+        if len(candidates) > 1:
+            candidates = [c for c in candidates if c.file_name == filename]
+        found = max(candidates, key=lambda c: c.id or 0, default=None)
+    else:
+        found = _structure(data, InvoiceFile, response, reading)
+    if found is None or found.id is None:
+        raise decode_error(f"the answer to the upload holds no file {filename!r}", response)
+    return found
 
 
 def _file_id(file: InvoiceFile | int | str) -> int:

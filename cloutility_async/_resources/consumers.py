@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Generator, Iterable
+import enum
+from collections.abc import Generator, Iterable
 from typing import TYPE_CHECKING, Any
 
 from .._exceptions import NotFoundError, ValidationError
-from .._models import AuditLogEntry, AuditLogType, Consumer, Job, NodeReport
+from .._models import AuditLogEntry, AuditLogType, Collection, Consumer, Job, NodeReport
 from ._base import Ref, payload
 from ._checks import as_utc, bool_param, check_id, iso_utc, maybe_iso_utc
+from ._instant import ServerInstant, nanos, parse_instant
+from ._paging import Pages
 from .nodes import NodeRef
 
 if TYPE_CHECKING:
@@ -57,7 +60,7 @@ class ConsumerRef(Ref):
             params["deletionComment"] = comment
         await self._send("DELETE", params=params)
 
-    async def audit_log(
+    def audit_log(
         self,
         *,
         types: Iterable[AuditLogType | int] | None = None,
@@ -66,41 +69,34 @@ class ConsumerRef(Ref):
         newest_first: bool = True,
         include_descendants: bool = False,
         page_size: int = AUDIT_PAGE_SIZE,
-    ) -> AsyncIterator[AuditLogEntry]:
-        """Every matching audit-log entry, fetched page by page (``limit``/``offset``)."""
+    ) -> Pages[AuditLogEntry]:
+        """Every matching audit-log entry: ``async for entry in ref.audit_log(...)``.
+
+        The arguments are checked now (``ValidationError`` before any request);
+        pages (``limit``/``offset``) are fetched only as the iterator is read.
+        ``await ref.audit_log(...)`` gives the same iterator.
+        """
         chosen = tuple(_ALL_AUDIT_TYPES if types is None else types)
         for value in chosen:
             if isinstance(value, bool) or value not in _ALL_AUDIT_TYPES:
                 raise ValidationError(f"unknown audit log type {value!r}")
         if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
             raise ValidationError(f"page_size must be a positive int, got {page_size!r}")
-        base: list[tuple[str, Any]] = [
+        query: list[tuple[str, Any]] = [
             ("includeDescendants", bool_param(include_descendants, "include_descendants")),
             ("orderDesc", bool_param(newest_first, "newest_first")),
         ]
         if start is not None:
-            base.append(("startTime", iso_utc(start, "start")))
+            query.append(("startTime", iso_utc(start, "start")))
         if end is not None:
-            base.append(("endTime", iso_utc(end, "end")))
-        base += [("types", int(value)) for value in chosen]
-        return self._audit_pages(base, page_size)
+            query.append(("endTime", iso_utc(end, "end")))
+        query += [("types", int(value)) for value in chosen]
 
-    async def _audit_pages(
-        self, base: list[tuple[str, Any]], page_size: int
-    ) -> AsyncIterator[AuditLogEntry]:
-        offset = 0
-        while True:
-            params = [("limit", page_size), ("offset", offset), *base]
-            page = await self._get_collection(AuditLogEntry, "auditlogs", params)
-            for entry in page.items:
-                yield entry
-            offset += len(page.items)
-            # With a total, page until it is reached (the server may cap `limit`);
-            # without one, a short page is the last.
-            if not page.items or (
-                offset >= page.total if page.total is not None else len(page.items) < page_size
-            ):
-                return
+        async def page(offset: int, limit: int) -> Collection[AuditLogEntry]:
+            params = [("limit", limit), ("offset", offset), *query]
+            return await self._get_collection(AuditLogEntry, "auditlogs", params)
+
+        return Pages(page, page_size)
 
     async def reports(
         self,
@@ -139,7 +135,8 @@ class ConsumerRef(Ref):
         """Jobs in an interval; without ``start``, the last 24 hours as the server does.
 
         The server rejects a ``startTime`` before the first job's ``completed``;
-        this looks that up once per consumer and clamps ``start`` to it.
+        this looks that up once per consumer and clamps ``start`` to it, at the
+        server's own precision (a clamped start is sent as the server wrote it).
         """
         start_at = None if start is None else as_utc(_date(start, "start"))
         end_at = None if end is None else as_utc(_date(end, "end"))
@@ -148,30 +145,45 @@ class ConsumerRef(Ref):
         if start_at is None:
             start_at = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=24)
         first = await self._first_completed()
-        if first is None:
+        if first is _FirstJob.NONE:
             return []  # no job ever ran
-        if start_at < first:
-            start_at = first
-        params = {"startTime": iso_utc(start_at)}
+        start_nanos, start_text = nanos(start_at), iso_utc(start_at)
+        if isinstance(first, ServerInstant) and start_nanos < first.nanos:
+            start_nanos, start_text = first.nanos, first.text
+        params = {"startTime": start_text}
         if end_at is not None:
-            if end_at < start_at:
+            if nanos(end_at) < start_nanos:
                 return []
             params["endTime"] = iso_utc(end_at)
         return await self._get_list(Job, "jobs", params)
 
-    async def _first_completed(self) -> dt.datetime | None:
+    async def _first_completed(self) -> ServerInstant | _FirstJob:
+        """The first job's ``completed`` as the server wrote it, or why there is none.
+
+        Only that one field is read from the body, so bogus values elsewhere in
+        it (the reference warns of them) cannot break an interval query.
+        """
         cache = self._api._first_job_cache
         key = (self.bunit_id, self.id)
         if key in cache:
             return cache[key]
         try:
-            job = await self.first_job()
+            data, _ = await self._api._get_shared(self._url("jobs/first"))
         except NotFoundError:
-            return None  # no job yet: not cached, the first backup may run any time
-        if job.completed is None:
-            return None
-        completed = cache[key] = as_utc(job.completed)
-        return completed
+            return _FirstJob.NONE  # no job yet: not cached, the first backup may run any time
+        completed = data.get("completed") if isinstance(data, dict) else None
+        if completed is None:
+            return _FirstJob.NONE
+        instant = parse_instant(completed) if isinstance(completed, str) else None
+        if instant is None:
+            return _FirstJob.UNREADABLE  # the start goes unclamped: the server decides
+        cache[key] = instant
+        return instant
+
+
+class _FirstJob(enum.Enum):
+    NONE = "no job has run yet"
+    UNREADABLE = "its completed is not a date"
 
 
 def _date(value: Any, what: str) -> dt.datetime | dt.date:

@@ -15,8 +15,7 @@ from .._models import (
     NodeOperatingSystem,
     NodeType,
 )
-from .._transport import expect_string
-from ._base import Ref, payload
+from ._base import Ref, payload, read_string
 from ._checks import bool_param, by_id, check_id, check_node_name
 
 if TYPE_CHECKING:
@@ -85,13 +84,17 @@ class NodeRef(Ref):
 
     async def suggested_name(self) -> str:
         """The name the portal suggests for activation (its naming rule)."""
-        return expect_string(*await self._api._get_shared(self._url("spname")))
+        response = await self._api._require_sender().send("GET", self._url("spname"))
+        return read_string(response)
 
     async def activate(self, tsm_name: str) -> str:
         """Activate the node under ``tsm_name`` (checked against IBM's rules first)."""
         name = check_node_name(tsm_name)
-        response = await self._send("GET", "activate", params={"tsmName": name})
-        return expect_string(self._api._require_sender().decode_json(response), response)
+        # A GET that changes state: retried only if it certainly never reached the server.
+        response = await self._api._write(
+            "GET", self._url("activate"), params={"tsmName": name}, idempotent=False
+        )
+        return read_string(response)
 
     async def filespaces(self, *, tsm_sync: bool = False) -> list[Filespace]:
         """The node's filespaces; ``tsm_sync=True`` syncs with the server first (slower)."""

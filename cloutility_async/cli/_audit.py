@@ -26,7 +26,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import time
-from collections.abc import AsyncGenerator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -34,12 +34,12 @@ import anyio.lowlevel
 
 from .._exceptions import (
     CloutilityError,
-    DecodeError,
     NotFoundError,
     PermissionDeniedError,
     ValidationError,
 )
 from .._models import Consumer, Job, Node, NodeReport, SimpleBusinessUnit
+from .._walk import UnitError, flatten
 
 if TYPE_CHECKING:
     from .._client import Cloutility
@@ -151,15 +151,6 @@ def short_error(step: str, exc: BaseException) -> str:
     return f"{step}: {type(exc).__name__}: {exc}"
 
 
-def flatten(unit: SimpleBusinessUnit) -> Iterator[SimpleBusinessUnit]:
-    """The units of a tree, depth first, parents before children."""
-    stack = [unit]
-    while stack:
-        current = stack.pop()
-        yield current
-        stack.extend(reversed(current.business_units))
-
-
 @dataclasses.dataclass(frozen=True)
 class ListedConsumer:
     """A consumer with its unit, or (``consumer=None``) a unit whose list failed."""
@@ -181,37 +172,28 @@ async def get_tree(api: Cloutility, root: int | None) -> SimpleBusinessUnit:
 
 async def list_consumers(
     api: Cloutility,
-    units: list[SimpleBusinessUnit],
+    tree: SimpleBusinessUnit,
     concurrency: int | None = None,
     *,
     on_listed: Callable[[int], None] | None = None,
 ) -> AsyncGenerator[ListedConsumer, None]:
-    """The consumers of ``units``, listed concurrently, in completion order.
+    """The consumers of every unit of ``tree``, listed concurrently, in completion order.
 
-    A unit whose list fails yields one ``ListedConsumer`` with ``consumer=None`` and
-    the ``error``, instead of ending the walk. ``on_listed(n)`` counts them as they come.
+    The SDK's own walk: a unit whose list fails yields one ``ListedConsumer``
+    with ``consumer=None`` and the ``error``, instead of ending the walk.
+    ``on_listed(n)`` counts them as they come.
     """
-
-    async def consumers_of(unit: SimpleBusinessUnit) -> list[Consumer]:
-        if unit.id is None:
-            raise DecodeError("a business unit of the tree has no id")
-        return await api.bunit(unit.id).consumers()
-
-    listed = 0
-    async with api.map(consumers_of, units, concurrency=concurrency) as listings:
-        async for listing in listings:
-            listed += 1
-            if listing.error is not None:
-                if on_listed is not None:
-                    on_listed(1)
-                yield ListedConsumer(listing.item, None, short_error("consumers", listing.error))
-                continue
-            consumers = listing.value or []
+    walk = api.walk_consumers(tree, concurrency=concurrency, unit_errors="yield")
+    async with contextlib.aclosing(walk) as entries:
+        async for entry in entries:
             if on_listed is not None:
-                on_listed(len(consumers))
-            for consumer in consumers:
-                yield ListedConsumer(listing.item, consumer)
-    await _check_complete(listed == len(units), "listing the consumers")
+                on_listed(1)
+            if isinstance(entry, UnitError):
+                error = short_error("consumers", entry.error)
+                yield ListedConsumer(entry.bunit, entry.consumer, error)
+            else:
+                yield ListedConsumer(entry.bunit, entry.consumer)
+    await anyio.lowlevel.checkpoint()  # a cancelled run raises here, never ends quietly
 
 
 async def _check_complete(complete: bool, what: str) -> None:
@@ -260,8 +242,8 @@ class Audit:
         started = time.monotonic()
         now = self.now or dt.datetime.now(dt.timezone.utc)
         window_start = now - self.since
-        units = list(flatten(await get_tree(self.api, self.root)))
-        self.summary.bunits = len(units)
+        tree = await get_tree(self.api, self.root)
+        self.summary.bunits = sum(1 for _ in flatten(tree))
 
         async def audit_item(item: ListedConsumer) -> AuditRow:
             return await self._audit_item(item, window_start)
@@ -270,7 +252,7 @@ class Audit:
 
         async def items() -> AsyncGenerator[ListedConsumer, None]:
             nonlocal listed_all
-            listing = list_consumers(self.api, units, self.concurrency, on_listed=self._listed)
+            listing = list_consumers(self.api, tree, self.concurrency, on_listed=self._listed)
             async with contextlib.aclosing(listing) as listed:
                 async for item in listed:
                     yield item

@@ -30,7 +30,6 @@ from ._audit import (
     Audit,
     AuditRow,
     ListedConsumer,
-    flatten,
     get_tree,
     iso,
     list_consumers,
@@ -135,12 +134,12 @@ async def consumers(args: argparse.Namespace, settings: Settings) -> int:
     """Every consumer of the tree (or of --bunit and its descendants)."""
     failures = 0
     async with _client(args, settings) as api:
-        units = list(flatten(await get_tree(api, args.bunit)))
+        tree = await get_tree(api, args.bunit)
         with atomic_output(args.output) as stream:
             rows: list[dict[str, Any]] = []
             fields = (*CONSUMER_FIELDS, "error")
             writer = None if args.format == "table" else make_writer(args.format, stream, fields)
-            listing = list_consumers(api, units, args.concurrency)
+            listing = list_consumers(api, tree, args.concurrency)
             async with contextlib.aclosing(listing) as listed_consumers:
                 async for listed in listed_consumers:
                     row = _consumer_row(listed)

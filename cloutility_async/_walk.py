@@ -1,0 +1,151 @@
+"""Walking every consumer of a business-unit tree, past units that fail.
+
+One request fetches the tree; each unit's consumer list is then fetched
+concurrently through ``Cloutility.map``. A unit whose list fails (after the
+transport's retries) never stops the walk of the others: with
+``unit_errors="yield"`` it comes out as a ``UnitError`` in the stream, and by
+default (``"raise"``) the walk finishes every other unit first and then
+raises the first unit's error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Iterator
+from typing import TYPE_CHECKING, Any, Literal
+
+import attrs
+
+from ._exceptions import DecodeError, ValidationError
+from ._models import Consumer, SimpleBusinessUnit
+from ._resources.consumers import ConsumerRef
+
+if TYPE_CHECKING:
+    from ._client import Cloutility
+
+__all__ = ["ConsumerEntry", "UnitError", "UnitErrors", "check_unit_errors", "flatten", "walk"]
+
+#: What ``walk_consumers`` does with a unit that cannot be walked.
+UnitErrors = Literal["raise", "yield"]
+
+
+@attrs.frozen
+class ConsumerEntry:
+    """A consumer found by ``walk_consumers``: its unit, its (thin) model and a proxy.
+
+    It reads like the consumer itself (``entry.id``, ``entry.name``, any
+    ``Consumer`` field); ``entry.bunit`` is its business unit and
+    ``entry.ref`` the proxy to fetch more (``await entry.ref.node.get()``).
+    """
+
+    bunit: SimpleBusinessUnit
+    consumer: Consumer
+    ref: ConsumerRef
+
+    @property
+    def id(self) -> int:
+        return self.ref.id
+
+    @property
+    def bunit_id(self) -> int:
+        return self.ref.bunit_id
+
+    @property
+    def name(self) -> str | None:
+        return self.consumer.name
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for names the entry itself lacks: the consumer's fields.
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.consumer, name)
+
+
+@attrs.frozen
+class UnitError:
+    """A business unit that ``walk_consumers`` could not walk, and why.
+
+    ``error`` is the unit's own error (``PermissionDeniedError``,
+    ``ServerError``, ...). ``consumer`` is set when the list was read but one
+    of its consumers has neither id nor href to follow (the others are walked).
+    """
+
+    bunit: SimpleBusinessUnit
+    error: Exception
+    consumer: Consumer | None = None
+
+    @property
+    def bunit_id(self) -> int | None:
+        return self.bunit.id
+
+
+def check_unit_errors(value: object) -> UnitErrors:
+    if value == "raise":
+        return "raise"
+    if value == "yield":
+        return "yield"
+    raise ValidationError(f"unit_errors must be 'raise' or 'yield', got {value!r}")
+
+
+def flatten(unit: SimpleBusinessUnit) -> Iterator[SimpleBusinessUnit]:
+    """The units of a tree, depth first, parents before children."""
+    stack = [unit]
+    while stack:
+        current = stack.pop()
+        yield current
+        stack.extend(reversed(current.business_units))
+
+
+async def walk(
+    api: Cloutility,
+    root: int | str | SimpleBusinessUnit | None,
+    concurrency: int | None,
+    unit_errors: UnitErrors,
+) -> AsyncGenerator[ConsumerEntry | UnitError, None]:
+    """Every consumer under ``root`` (an id, a tree already fetched, or the caller's)."""
+    tree = root if isinstance(root, SimpleBusinessUnit) else await api.bunit_tree(root)
+    failed: list[UnitError] = []
+
+    async def list_consumers(unit: SimpleBusinessUnit) -> list[Consumer]:
+        if unit.id is None:
+            raise DecodeError(f"a business unit in the tree has no id: {unit!r}")
+        return await api.bunit(unit.id).consumers()
+
+    async with api.map(list_consumers, flatten(tree), concurrency=concurrency) as results:
+        async for result in results:
+            unit = result.item
+            outcomes: list[ConsumerEntry | UnitError]
+            if result.error is not None:
+                outcomes = [UnitError(unit, result.error)]
+            else:
+                outcomes = [_entry(api, unit, consumer) for consumer in result.value or ()]
+            for outcome in outcomes:
+                if isinstance(outcome, ConsumerEntry) or unit_errors == "yield":
+                    yield outcome
+                else:
+                    failed.append(outcome)
+    if failed:
+        first = failed[0]
+        more = f"; {len(failed) - 1} more failed" if len(failed) > 1 else ""
+        add_note = getattr(first.error, "add_note", None)  # Python 3.11+
+        if add_note is not None:
+            add_note(
+                f"walking the consumers of business unit {first.bunit.id}{more};"
+                " walk_consumers(unit_errors='yield') gives each failure as a UnitError"
+            )
+        raise first.error
+
+
+def _entry(
+    api: Cloutility, unit: SimpleBusinessUnit, consumer: Consumer
+) -> ConsumerEntry | UnitError:
+    if unit.id is not None and consumer.id is not None:
+        return ConsumerEntry(unit, consumer, api.bunit(unit.id).consumer(consumer.id))
+    if consumer.href:
+        try:
+            ref = api.ref(consumer.href)
+        except ValidationError as exc:
+            return UnitError(unit, exc, consumer)
+        if isinstance(ref, ConsumerRef):
+            return ConsumerEntry(unit, consumer, ref)
+    error = DecodeError(f"a consumer of business unit {unit.id} has neither id nor href")
+    return UnitError(unit, error, consumer)
