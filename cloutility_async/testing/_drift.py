@@ -4,9 +4,10 @@ The simulator normally sends exactly the shapes the reference documents.  With d
 on, every successful JSON answer to a GET passes through :meth:`Drift.apply`, which
 returns a changed copy (the world's records are never touched):
 
-* ``first_job``: ``jobs/first`` answers bogus values everywhere but ``completed``
-  (``0``, ``0.0``, ``""``, ``[]``, ``""`` in object-typed fields such as ``status``,
-  and ``0001-01-01T00:00:00`` dates), as the reference warns;
+* ``first_job``: ``jobs/first`` answers bogus values everywhere but ``completed``,
+  as the reference warns: ``0``, ``0.0`` or ``""`` whatever the field's type, ``""``
+  in object-typed fields such as ``status``, ``[]`` for lists and
+  ``0001-01-01T00:00:00`` for dates;
 * ``bare_name``: a lookup ``{"id": 3, "name": "Active"}`` arrives as ``"Active"``;
 * ``numeric_string``: a number arrives as a string (``"512.5"``);
 * ``collection_object``: an array arrives as a collection ``{href, total, items}``;
@@ -21,9 +22,9 @@ returns a changed copy (the world's records are never touched):
 Each field is drifted with probability ``rate``.  The draws come from an RNG seeded by
 the drift seed and the request (method, path and query), so the same request always
 gets the same answer, whatever order concurrent requests arrive in.  Links and
-identities (``href``, ``id``, ``$type``, ``actions``, a listing's envelope) and the one
-meaningful field of ``jobs/first`` keep their meaning, so a client can still walk
-the portal.
+identities (``href``, ``id``, ``$type``, ``actions``, a listing's envelope) keep their
+meaning, so a client can still walk the portal; on ``jobs/first`` only ``href`` and
+the instant of ``completed`` are real.
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ class Drift:
         rng = self._rng(method, target)
         if _is_first_job(template, payload) and "first_job" in self.kinds:
             self.counts["first_job"] += 1
-            return _bogus_first_job(payload)
+            return _bogus_first_job(rng, payload)
         if isinstance(payload, dict) and payload.keys() >= _LISTING_KEYS:
             out = dict(payload)
             out["items"] = [self._value(rng, item) for item in payload["items"]]
@@ -200,21 +201,22 @@ def _is_first_job(template: str, payload: Any) -> bool:
     return template.endswith("/jobs/first") and isinstance(payload, dict) and "completed" in payload
 
 
-def _bogus(value: Any) -> Any:
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, int):
-        return 0
-    if isinstance(value, float):
-        return 0.0
+def _bogus(rng: random.Random, value: Any) -> Any:
+    """A bogus value: not necessarily of the field's type (``0.0`` for a count, ``0``
+    for a name), as the reference's "0, 0.0, empty string, etc." says."""
+    if isinstance(value, dict):
+        return ""  # the empty string in an object-typed field
     if isinstance(value, list):
         return []
     if _is_utc_date(value):
         return DOTNET_DEFAULT_DATE
-    return ""  # strings, and objects: the empty string in an object-typed field
+    return _BOGUS_SCALARS[rng.randrange(len(_BOGUS_SCALARS))]
 
 
-def _bogus_first_job(job: dict[str, Any]) -> dict[str, Any]:
+_BOGUS_SCALARS: tuple[Any, ...] = (0, 0.0, "")
+
+
+def _bogus_first_job(rng: random.Random, job: dict[str, Any]) -> dict[str, Any]:
     """What ``jobs/first`` answers on the live portal: only ``completed`` is real."""
     out: dict[str, Any] = {}
     for key, value in job.items():
@@ -223,7 +225,7 @@ def _bogus_first_job(job: dict[str, Any]) -> dict[str, Any]:
         elif key == "completed":
             out[key] = _seven_digits(value) if _is_utc_date(value) else value
         else:
-            out[key] = _bogus(value)
+            out[key] = _bogus(rng, value)
     for key in _FIRST_JOB_OBJECTS:
         out.setdefault(key, "")
     for key in _FIRST_JOB_DATES:
