@@ -19,6 +19,7 @@ from ._exceptions import (
     TransportError,
     ValidationError,
 )
+from ._logging import setup_logging_from_env as _setup_logging_from_env
 from ._models import (
     Address,
     APIEndpoint,
@@ -133,3 +134,7 @@ for _name in __all__:
     if isinstance(_obj, type) and _obj.__module__.startswith("cloutility_async._"):
         _obj.__module__ = __name__
 del _name, _obj
+
+# CLOUTILITY_LOG=debug|info|warning turns on a stderr handler (as OPENAI_LOG does).
+_setup_logging_from_env()
+del _setup_logging_from_env

@@ -90,6 +90,8 @@ def env(monkeypatch: pytest.MonkeyPatch, served: tuple[Simulator, str]) -> Simul
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ENV:
         monkeypatch.delenv(f"CLOUTILITY_{name}", raising=False)
+    for name in ("COLUMNS", "NO_COLOR", "FORCE_COLOR", "CLOUTILITY_LOG"):
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture
@@ -204,7 +206,7 @@ def test_audit_csv_has_a_header_and_a_row_per_consumer(run: Run, env: Simulator)
 def test_audit_table_lists_every_consumer_sorted(run: Run, env: Simulator) -> None:
     result = run("audit")
     assert result.code == 0
-    header = result.out.splitlines()[1]
+    header = result.out.splitlines()[0]
     for title in ("Business unit", "Consumer", "Node", "Active", "Storage (MB)", "Failed"):
         assert title in header
     assert "Error" not in header  # only shown when some consumer failed
@@ -213,7 +215,7 @@ def test_audit_table_lists_every_consumer_sorted(run: Run, env: Simulator) -> No
         assert c.name in result.out
     # Sorted by business unit name: the first data row belongs to the first unit.
     names = sorted(env.world.bunits[c.bu_id].name.casefold() for c in truth.values())
-    assert result.out.splitlines()[3].split("│")[1].strip().casefold() == names[0]
+    assert result.out.splitlines()[2].casefold().startswith(names[0] + "  ")
     summary_numbers(result.err)
 
 
@@ -314,7 +316,7 @@ def test_the_table_shows_errors(run: Run, monkeypatch: pytest.MonkeyPatch) -> No
         point_env_at(monkeypatch, sim, base_url)
         result = run("audit")
     assert result.code == 1
-    assert "Error" in result.out.splitlines()[1]
+    assert "Error" in result.out.splitlines()[0]
     victim_line = next(line for line in result.out.splitlines() if victim.name in line)
     assert "report: HTTP 403" in victim_line
 
@@ -521,3 +523,71 @@ def test_ctrl_c_stops_cleanly_and_leaves_no_partial_file(backend: str, tmp_path:
     assert err == "cloutility: error: interrupted\n"
     assert out == ""
     assert list(tmp_path.iterdir()) == []  # no output, no temporary file
+
+
+def test_debug_logs_requests_and_grants_to_stderr_without_secrets(run: Run, env: Simulator) -> None:
+    """``--debug``: the SDK's DEBUG records on stderr, no token in them, and the
+    handler is gone once the command returns."""
+    result = run("version", "--portal", "--debug")
+    assert result.code == 0
+    assert result.out == f"cloutility-async {__version__}\nportal {FULL_VERSION}\n"
+    assert "cloutility.token_granted: grant_type=password" in result.err
+    assert re.search(
+        r"DEBUG +cloutility_async\S*: cloutility\.request: GET \S+fullVersion", result.err
+    )
+    assert "Bearer ***" in result.err
+    secrets = [*env.auth.tokens, *env.auth.sessions, env.password]
+    assert secrets
+    assert not [secret for secret in secrets if secret in result.err]
+    assert run("version", "--portal").err == ""  # nothing left behind for the next command
+
+
+def test_help_shows_the_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    """Every option with a default says it in ``--help``."""
+    assert main(["audit", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "the job window, in hours (default: 24)" in text
+    assert "output format (json is JSON Lines, one object a line) (default: table)" in text
+    assert main(["bunits", "--help"]) == 0
+    assert "output format (default: tree)" in " ".join(capsys.readouterr().out.split())
+
+
+def test_version_and_dash_v_say_the_same(run: Run, capsys: pytest.CaptureFixture[str]) -> None:
+    """``cloutility -V`` and ``cloutility version`` print one wording."""
+    assert main(["-V"]) == 0
+    assert capsys.readouterr().out == f"cloutility-async {__version__}\n"
+    assert run("version").out == f"cloutility-async {__version__}\n"
+
+
+@pytest.mark.anyio
+async def test_the_audit_knows_its_total_before_auditing_the_first_consumer() -> None:
+    """Progress lists every consumer first, then audits out of a total that never changes."""
+    import httpx
+
+    from cloutility_async import Cloutility
+    from cloutility_async.cli._audit import Audit
+
+    sim = Simulator(consumers=30)
+    seen: list[tuple[int | None, int, int | None, int]] = []
+    async with Cloutility(
+        client_id=sim.client_id,
+        origin=sim.origin,
+        username=sim.username,
+        password=sim.password,
+        base_url="http://sim.test/v1/",
+        transport=httpx.ASGITransport(app=sim.app),
+    ) as api:
+        audit = Audit(
+            api, on_progress=lambda a: seen.append((a.units, a.discovered, a.total, a.done))
+        )
+        rows = [row async for row in audit.rows()]
+    units = len(list(sim.world.descendants(sim.world.root_id)))
+    assert len(rows) == len(tree_consumers(sim)) > 0
+    first_done = next(i for i, (_, _, _, done) in enumerate(seen) if done > 0)
+    listing, auditing = seen[:first_done], seen[first_done:]
+    assert listing[-1] == (units, len(rows), len(rows), 0)  # everything listed, total known
+    assert [listed for _, listed, total, _ in listing if total is None] == list(
+        range(len(rows) + 1)
+    )
+    assert {total for _, _, total, _ in auditing} == {len(rows)}
+    assert [done for *_, done in auditing] == list(range(1, len(rows) + 1))

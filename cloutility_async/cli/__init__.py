@@ -10,6 +10,7 @@ stderr, without a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import os
 import sys
@@ -24,7 +25,9 @@ from .._exceptions import (
     ConfigurationError,
     ValidationError,
 )
+from .._logging import logging_to_stderr
 from .._version import __version__
+from ._completion import SHELLS, completion_script
 
 if TYPE_CHECKING:
     from ._config import Settings
@@ -46,6 +49,11 @@ and the jobs of the last --since hours, concurrently. Prints a table, or streams
 JSON Lines / CSV as consumers complete; a progress bar (on a terminal) and a
 one-line summary go to stderr.
 
+The table fits the terminal: columns wrap only between words, and on a narrow
+terminal Node, Warnings and Jobs are left out (in that order; stderr says so).
+In a pipe or a file it is as wide as its longest row, unless COLUMNS is set;
+for scripts use --format csv or --format json, which have every field.
+
 last_backup is the newest completion of a backup job of the window whose status
 is Completed (or Completed with warnings); none means no good backup in the window.
 """
@@ -57,10 +65,35 @@ max_concurrency, max_retries, timeout) in a TOML file given with --config; the
 environment wins over the file. The password is never taken from the command line:
 when it is missing, it is asked for on a terminal.
 
+environment: NO_COLOR=1 turns colour, styles and the progress bar off;
+FORCE_COLOR=1 keeps colour in a pipe; CLOUTILITY_LOG=debug|info|warning logs
+the SDK's records to stderr (as --debug does), secrets masked.
+
 exit status: 0 all done, 1 some consumers failed (see their "error") or the
 portal could not be reached, 2 usage, configuration or authentication error,
 130 interrupted.
 """
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions as written, and every option's default after its help."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (
+            "default" in text
+            or not action.option_strings
+            or default in (None, False, argparse.SUPPRESS)
+            or isinstance(action, argparse._HelpAction | argparse._VersionAction)
+        ):
+            return action.help
+        return f"{text} (default: %(default)s)".lstrip()
+
+
+def version_line() -> str:
+    """What ``cloutility version`` and ``cloutility -V`` print."""
+    return f"cloutility-async {__version__}"
 
 
 def _positive_int(text: str) -> int:
@@ -115,6 +148,12 @@ def _connection_options() -> argparse.ArgumentParser:
     group.add_argument(
         "--backend", choices=("asyncio", "trio"), default="asyncio", help=argparse.SUPPRESS
     )
+    group.add_argument(
+        "--debug",
+        action="store_true",
+        help="log every request, retry and token grant to stderr, secrets masked "
+        "(the records CLOUTILITY_LOG=debug gives)",
+    )
     return common
 
 
@@ -123,7 +162,7 @@ def _output_options(parser: argparse.ArgumentParser, formats: Sequence[str]) -> 
         "--format",
         choices=formats,
         default=formats[0],
-        help=f"output format (default {formats[0]}; json is JSON Lines, one object a line)",
+        help="output format (json is JSON Lines, one object a line)",
     )
     parser.add_argument(
         "-o",
@@ -139,12 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description=_DESCRIPTION,
         epilog=_CONFIG_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
-    parser.add_argument("-V", "--version", action="version", version=f"{PROG} {__version__}")
+    parser.add_argument("-V", "--version", action="version", version=version_line())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     common = _connection_options()
-    raw = argparse.RawDescriptionHelpFormatter
+    raw = _HelpFormatter
 
     audit = sub.add_parser(
         "audit",
@@ -158,9 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument(
         "--since",
         type=_hours,
-        default=24.0,
+        default=24,
         metavar="HOURS",
-        help="the job window, in hours (default 24)",
+        help="the job window, in hours",
     )
     _output_options(audit, ("table", "json", "csv"))
     audit.add_argument(
@@ -175,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=raw,
     )
     bunits.add_argument("--bunit", type=_positive_int, metavar="ID", help="start at this unit")
-    bunits.add_argument("--format", choices=("tree", "json"), default="tree")
+    bunits.add_argument("--format", choices=("tree", "json"), default="tree", help="output format")
 
     consumers = sub.add_parser(
         "consumers",
@@ -203,6 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve the simulated portal over HTTP until Ctrl-C",
         description="Serve the simulated Cloutility portal; it prints the URL and the "
         "demo credentials to use, then a READY line.",
+        formatter_class=raw,
     )
     try:
         from ..testing._server import add_serve_arguments
@@ -210,7 +250,26 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         add_serve_arguments(simulate)
+
+    completion = sub.add_parser(
+        "completion",
+        help="print a shell completion script (bash, zsh or fish)",
+        description=_COMPLETION_DESCRIPTION,
+        formatter_class=raw,
+    )
+    completion.add_argument("shell", choices=SHELLS, help="the shell to complete in")
     return parser
+
+
+_COMPLETION_DESCRIPTION = """\
+Print a completion script for commands, options and their values. Install it:
+
+  bash:  cloutility completion bash > ~/.local/share/bash-completion/completions/cloutility
+  zsh:   cloutility completion zsh > "${fpath[1]}/_cloutility"   (then: compinit)
+  fish:  cloutility completion fish > ~/.config/fish/completions/cloutility.fish
+
+or try it in the current shell: source <(cloutility completion bash)
+"""
 
 
 def _fail(message: str) -> None:
@@ -279,8 +338,11 @@ def _run(args: argparse.Namespace) -> int:
         from ..testing._server import run_from_args
 
         return run_from_args(args)
+    if args.command == "completion":
+        sys.stdout.write(completion_script(build_parser(), args.shell))
+        return EXIT_OK
     if args.command == "version" and not (args.portal or args.demo):
-        sys.stdout.write(f"cloutility-async {__version__}\n")
+        sys.stdout.write(version_line() + "\n")
         return EXIT_OK
     output = getattr(args, "output", None)
     if output is not None and not output.parent.is_dir():
@@ -294,7 +356,8 @@ def _run(args: argparse.Namespace) -> int:
             f"the command line needs {exc.name}: pip install 'cloutility-async[cli]'"
         ) from None
     command = COMMANDS[args.command]
-    with _settings(args) as settings:
+    debug = logging_to_stderr("debug") if args.debug else contextlib.nullcontext()
+    with debug, _settings(args) as settings:
         try:
             return anyio.run(functools.partial(command, args, settings), backend=args.backend)
         except ImportError as exc:

@@ -207,8 +207,10 @@ async def _check_complete(complete: bool, what: str) -> None:
 class Audit:
     """One audit run: ``async for row in audit.rows(): ...``, then ``audit.summary``.
 
-    ``on_progress`` is called (synchronously) whenever ``discovered`` (consumers
-    listed so far) or ``done`` (rows yielded) change.
+    It runs in two phases so that progress is honest: first the consumers of every
+    unit are listed (``discovered`` so far, of ``units`` business units), then each
+    is audited (``done`` of ``total``, known before the first audit starts).
+    ``on_progress`` is called (synchronously) whenever one of those changes.
     """
 
     def __init__(
@@ -229,7 +231,9 @@ class Audit:
         self.concurrency = concurrency
         self.now = now
         self.summary = AuditSummary(since=since)
+        self.units: int | None = None
         self.discovered = 0
+        self.total: int | None = None
         self.done = 0
         self._on_progress = on_progress
 
@@ -242,24 +246,20 @@ class Audit:
         started = time.monotonic()
         now = self.now or dt.datetime.now(dt.timezone.utc)
         window_start = now - self.since
-        tree = await get_tree(self.api, self.root)
-        self.summary.bunits = sum(1 for _ in flatten(tree))
-
-        async def audit_item(item: ListedConsumer) -> AuditRow:
-            return await self._audit_item(item, window_start)
-
-        listed_all = False
-
-        async def items() -> AsyncGenerator[ListedConsumer, None]:
-            nonlocal listed_all
+        try:
+            tree = await get_tree(self.api, self.root)
+            self.summary.bunits = self.units = sum(1 for _ in flatten(tree))
+            self._progress()
             listing = list_consumers(self.api, tree, self.concurrency, on_listed=self._listed)
             async with contextlib.aclosing(listing) as listed:
-                async for item in listed:
-                    yield item
-            listed_all = True
+                items = [item async for item in listed]
+            self.total = len(items)
+            self._progress()
 
-        try:
-            async with self.api.map(audit_item, items(), concurrency=self.concurrency) as results:
+            async def audit_item(item: ListedConsumer) -> AuditRow:
+                return await self._audit_item(item, window_start)
+
+            async with self.api.map(audit_item, items, concurrency=self.concurrency) as results:
                 async for result in results:
                     if result.error is not None:  # a bug, not an API error: keep going
                         item = result.item
@@ -271,8 +271,7 @@ class Audit:
                     self.done += 1
                     self._progress()
                     yield row
-            await _check_complete(listed_all, "listing the consumers")
-            await _check_complete(self.done == self.discovered, "the audit")
+            await _check_complete(self.done == self.total, "the audit")
         finally:
             self.summary.elapsed = time.monotonic() - started
 

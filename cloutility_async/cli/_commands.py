@@ -7,7 +7,7 @@ import contextlib
 import datetime as dt
 import json
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from rich.console import Console
@@ -20,11 +20,10 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
-from rich.table import Table
 
 from .._client import Cloutility
 from .._models import SimpleBusinessUnit
-from .._version import __version__
+from . import version_line
 from ._audit import (
     FIELDS,
     Audit,
@@ -35,7 +34,17 @@ from ._audit import (
     list_consumers,
 )
 from ._config import Settings
-from ._output import atomic_output, audit_table, bunit_tree, make_writer, plain_console, table
+from ._output import (
+    Cell,
+    Column,
+    atomic_output,
+    audit_rows,
+    bunit_tree,
+    make_writer,
+    plain_console,
+    print_table,
+    wants_color,
+)
 
 __all__ = ["COMMANDS"]
 
@@ -54,13 +63,20 @@ def _err(message: str) -> None:
     sys.stderr.flush()
 
 
+def _hidden_note(hidden: Sequence[str]) -> None:
+    """Say which columns a narrow terminal left out, and how to see them."""
+    if hidden:
+        names = ", ".join(hidden)
+        _err(f"Not shown at this width: {names} (see --format csv).")
+
+
 # -- version -------------------------------------------------------------------------------
 
 
 async def version(args: argparse.Namespace, settings: Settings) -> int:
     async with _client(args, settings) as api:
         portal = await api.full_version()
-    sys.stdout.write(f"cloutility-async {__version__}\nportal {portal}\n")
+    sys.stdout.write(f"{version_line()}\nportal {portal}\n")
     return 0
 
 
@@ -89,12 +105,12 @@ async def bunits(args: argparse.Namespace, settings: Settings) -> int:
 
 CONSUMER_FIELDS = ("bunit_id", "bunit_name", "consumer_id", "consumer_name", "state", "created")
 CONSUMER_COLUMNS = (
-    ("Business unit", "left"),
-    ("ID", "right"),
-    ("Consumer", "left"),
-    ("State", "left"),
-    ("Created (UTC)", "left"),
-    ("Error", "left"),
+    Column("Business unit"),
+    Column("ID", "right", wrap=False),
+    Column("Consumer"),
+    Column("State", drop=1),
+    Column("Created (UTC)", wrap=False, drop=2),
+    Column("Error"),
 )
 
 
@@ -113,10 +129,10 @@ def _consumer_row(listed: ListedConsumer) -> dict[str, Any]:
     }
 
 
-def _consumers_table(rows: list[dict[str, Any]]) -> Table:
+def _consumers_table(rows: list[dict[str, Any]]) -> tuple[Sequence[Column], list[Sequence[Cell]]]:
     rows.sort(key=lambda r: (str(r["bunit_name"]).casefold(), r["consumer_id"] or 0))
     width = len(CONSUMER_COLUMNS) - (0 if any(r["error"] for r in rows) else 1)
-    cells = (
+    cells: list[Sequence[Cell]] = [
         [
             str(r["bunit_name"] or ""),
             "" if r["consumer_id"] is None else str(r["consumer_id"]),
@@ -126,8 +142,8 @@ def _consumers_table(rows: list[dict[str, Any]]) -> Table:
             str(r["error"] or ""),
         ][:width]
         for r in rows
-    )
-    return table(CONSUMER_COLUMNS[:width], cells)
+    ]
+    return CONSUMER_COLUMNS[:width], cells
 
 
 async def consumers(args: argparse.Namespace, settings: Settings) -> int:
@@ -149,7 +165,7 @@ async def consumers(args: argparse.Namespace, settings: Settings) -> int:
                     else:
                         writer.write(row)
             if writer is None:
-                plain_console(stream).print(_consumers_table(rows))
+                _hidden_note(print_table(stream, *_consumers_table(rows)))
     return 1 if failures else 0
 
 
@@ -157,7 +173,8 @@ async def consumers(args: argparse.Namespace, settings: Settings) -> int:
 
 
 class _ProgressBar:
-    """A live progress bar on a terminal's stderr (a no-op elsewhere)."""
+    """A live progress bar on a terminal's stderr (a no-op elsewhere): consumers
+    listed (a count), then audited out of a total known before the first starts."""
 
     def __init__(self, enabled: bool, *, stdout_is_terminal: bool) -> None:
         self._progress: Progress | None = None
@@ -169,7 +186,7 @@ class _ProgressBar:
             TextColumn("[progress.description]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("consumers"),
+            TextColumn("{task.fields[what]}"),
             TimeElapsedColumn(),
             console=Console(stderr=True),
             transient=True,
@@ -177,7 +194,7 @@ class _ProgressBar:
             redirect_stdout=stdout_is_terminal,
             redirect_stderr=False,
         )
-        self._task = self._progress.add_task("Auditing", total=None)
+        self._task = self._progress.add_task("Listing", total=None, what="consumers")
 
     def __enter__(self) -> _ProgressBar:
         if self._progress is not None:
@@ -189,14 +206,26 @@ class _ProgressBar:
             self._progress.stop()
 
     def update(self, audit: Audit) -> None:
-        if self._progress is not None and self._task is not None:
-            self._progress.update(self._task, total=audit.discovered or None, completed=audit.done)
+        if self._progress is None or self._task is None:
+            return
+        if audit.total is None:  # listing: how many there are is not known yet
+            self._progress.update(self._task, completed=audit.discovered)
+        else:
+            self._progress.update(
+                self._task,
+                description="Auditing",
+                total=audit.total,
+                completed=audit.done,
+                what="consumers",
+            )
 
 
 async def audit(args: argparse.Namespace, settings: Settings) -> int:
     to_stdout = args.output is None
+    hidden: Sequence[str] = ()
     bar = _ProgressBar(
-        sys.stderr.isatty() and not args.quiet,
+        # A live bar needs cursor movement: not under NO_COLOR, nor between --debug lines.
+        sys.stderr.isatty() and wants_color(sys.stderr) and not (args.quiet or args.debug),
         stdout_is_terminal=to_stdout and args.format != "table" and sys.stdout.isatty(),
     )
     async with _client(args, settings) as api:
@@ -213,7 +242,7 @@ async def audit(args: argparse.Namespace, settings: Settings) -> int:
                 with bar:
                     async with contextlib.aclosing(run.rows()) as stream_rows:
                         rows.extend([row async for row in stream_rows])
-                plain_console(stream).print(audit_table(rows))
+                hidden = print_table(stream, *audit_rows(rows))
             else:
                 with bar:
                     writer = make_writer(args.format, sys.stdout if to_stdout else stream, FIELDS)
@@ -221,6 +250,8 @@ async def audit(args: argparse.Namespace, settings: Settings) -> int:
                         async for row in stream_rows:
                             writer.write(row.as_dict())
     if not args.quiet:
+        if args.format == "table":
+            _hidden_note(hidden)
         _err(run.summary.line())
     return 1 if run.summary.errors else 0
 

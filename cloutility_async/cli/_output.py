@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import datetime as dt
+import io
 import json
 import os
 import sys
@@ -13,7 +15,10 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
-from rich.console import Console
+from rich import box
+from rich.cells import cell_len
+from rich.console import Console, JustifyMethod
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
@@ -22,15 +27,22 @@ from .._models import SimpleBusinessUnit
 from ._audit import AuditRow
 
 __all__ = [
+    "AUDIT_COLUMNS",
+    "Cell",
+    "Column",
     "CsvWriter",
+    "FittedTable",
     "JsonLinesWriter",
     "RowWriter",
     "atomic_output",
-    "audit_table",
+    "audit_rows",
     "bunit_tree",
+    "fit_table",
     "make_writer",
     "plain_console",
-    "table",
+    "print_table",
+    "terminal_width",
+    "wants_color",
 ]
 
 
@@ -118,51 +130,206 @@ def _mode_for(path: Path) -> int:
         return 0o666 & ~mask
 
 
-def plain_console(stream: TextIO) -> Console:
-    """A console for ``stream``: its terminal width, or wide and colourless in a pipe."""
-    terminal = stream.isatty()
+def wants_color(stream: TextIO, environ: Mapping[str, str] | None = None) -> bool:
+    """Colour on a terminal; never with ``NO_COLOR``; in a pipe too with ``FORCE_COLOR``
+    (https://no-color.org, https://force-color.org; ``NO_COLOR`` wins)."""
+    env = os.environ if environ is None else environ
+    if env.get("NO_COLOR", ""):
+        return False
+    if env.get("FORCE_COLOR", ""):
+        return True
+    return _isatty(stream) and env.get("TERM", "").lower() not in ("dumb", "unknown")
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def terminal_width(stream: TextIO, environ: Mapping[str, str] | None = None) -> int | None:
+    """The width to fit tables to: ``COLUMNS`` when set, else the terminal's; ``None``
+    (no limit: every row on one line) for a pipe or file without ``COLUMNS``."""
+    env = os.environ if environ is None else environ
+    columns = env.get("COLUMNS", "").strip()
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    if not _isatty(stream):
+        return None
+    try:
+        return os.get_terminal_size(stream.fileno()).columns or 80
+    except (AttributeError, ValueError, OSError):
+        return 80
+
+
+def plain_console(stream: TextIO, width: int | None = None) -> Console:
+    """A console for ``stream``: colour as :func:`wants_color` says, and no escape
+    code at all without colour (``NO_COLOR``, pipes)."""
+    color = wants_color(stream)
     return Console(
         file=stream,
-        width=None if terminal else 200,
-        no_color=not terminal,
+        width=width or terminal_width(stream) or 80,
+        color_system=("auto" if _isatty(stream) else "standard") if color else None,
+        force_terminal=color,
+        no_color=not color,
         highlight=False,
         soft_wrap=False,
+        emoji=False,
+        markup=False,
     )
 
 
-def table(columns: Sequence[tuple[str, str]], rows: Iterable[Sequence[str | Text]]) -> Table:
-    """A rich table; ``columns`` are (title, justify)."""
-    out = Table(header_style="bold")
-    for title, justify in columns:
-        out.add_column(title, justify=justify, overflow="fold")  # type: ignore[arg-type]
-    for row in rows:
-        out.add_row(*row)
+@dataclasses.dataclass(frozen=True)
+class Column:
+    """A table column. Its cells wrap only between words and never below their
+    longest word, so no value (a number, a name) is ever split; a column that does
+    not ``wrap`` (times, numbers) keeps each cell on one line. ``drop`` ranks the
+    columns hidden first when even that does not fit (0: always shown)."""
+
+    title: str
+    justify: JustifyMethod = "left"
+    wrap: bool = True
+    drop: int = 0
+
+
+Cell = str | Text
+
+
+def _text(cell: Cell) -> str:
+    return cell.plain if isinstance(cell, Text) else cell
+
+
+def _longest_word(text: str) -> int:
+    return max((cell_len(word) for word in text.split()), default=0)
+
+
+def _longest_line(text: str) -> int:
+    return max((cell_len(line) for line in text.splitlines()), default=0)
+
+
+@dataclasses.dataclass(frozen=True)
+class FittedTable:
+    """A table laid out for a width, and the titles of the columns it had to hide."""
+
+    table: Table
+    width: int
+    hidden: tuple[str, ...]
+
+
+def _new_table(columns: Sequence[Column], widths: Sequence[int | None]) -> Table:
+    out = Table(
+        header_style="bold",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        padding=(0, 1, 0, 0),
+    )
+    for column, width in zip(columns, widths, strict=True):
+        out.add_column(
+            column.title,
+            justify=column.justify,
+            vertical="top",
+            width=width,
+            overflow="fold",  # reached only when even the narrowest layout cannot fit
+        )
     return out
 
 
+def _overhead(count: int) -> int:
+    """Cells of borders and padding of a table of ``count`` columns."""
+    probe = _new_table([Column(str(i)) for i in range(count)], [1] * count)
+    console = Console(width=10_000, file=io.StringIO())
+    return Measurement.get(console, console.options, probe).maximum - count
+
+
+def fit_table(
+    columns: Sequence[Column], rows: Sequence[Sequence[Cell]], width: int | None
+) -> FittedTable:
+    """Lay ``rows`` out in ``width`` cells (``None``: as wide as the longest row).
+
+    Each column gets at least its longest word (the header's included) and the whole
+    of every cell that is a single word, such as a number; the rest of the width goes
+    to the columns that can use it. Columns are hidden in ``drop`` order until the
+    minimum layout fits.
+    """
+    shown = list(range(len(columns)))
+    while True:
+        lows, highs = [], []
+        for index in shown:
+            cells = [_text(row[index]) for row in rows]
+            header = columns[index].title
+            low = _longest_word if columns[index].wrap else _longest_line
+            lows.append(max([_longest_word(header), *(low(c) for c in cells)]))
+            highs.append(max([cell_len(header), *(_longest_line(c) for c in cells)]))
+        overhead = _overhead(len(shown))
+        droppable = [i for i in shown if columns[i].drop > 0]
+        if width is None or sum(lows) + overhead <= width or not droppable:
+            break
+        shown.remove(max(droppable, key=lambda i: columns[i].drop))
+    widths = [max(w, 1) for w in highs]
+    if width is not None and sum(widths) + overhead > width:
+        widths = _share(lows, highs, width - overhead)
+    table = _new_table([columns[i] for i in shown], widths)
+    for row in rows:
+        table.add_row(*(row[i] for i in shown))
+    hidden = tuple(c.title for i, c in enumerate(columns) if i not in shown)
+    return FittedTable(table, sum(widths) + overhead, hidden)
+
+
+def _share(lows: list[int], highs: list[int], room: int) -> list[int]:
+    """Column widths from their minimums, the spare room shared in proportion to what
+    each could still use."""
+    widths = [max(low, 1) for low in lows]
+    spare = room - sum(widths)
+    wants = [high - width for high, width in zip(highs, widths, strict=True)]
+    total = sum(wants)
+    if spare <= 0 or total <= 0:
+        return widths
+    extra = [spare * want // total for want in wants]
+    leftover = spare - sum(extra)
+    for index in sorted(range(len(wants)), key=lambda i: wants[i] - extra[i], reverse=True):
+        if leftover <= 0:
+            break
+        if extra[index] < wants[index]:
+            extra[index] += 1
+            leftover -= 1
+    return [width + add for width, add in zip(widths, extra, strict=True)]
+
+
+def print_table(
+    stream: TextIO, columns: Sequence[Column], rows: Sequence[Sequence[Cell]]
+) -> tuple[str, ...]:
+    """Print ``rows`` fitted to ``stream`` (see :func:`terminal_width`); returns the
+    titles of the columns left out."""
+    fitted = fit_table(columns, rows, terminal_width(stream))
+    plain_console(stream, width=fitted.width).print(fitted.table)
+    return fitted.hidden
+
+
 AUDIT_COLUMNS = (
-    ("Business unit", "left"),
-    ("Consumer", "left"),
-    ("Node", "left"),
-    ("Active", "center"),
-    ("Last backup (UTC)", "left"),
-    ("Storage (MB)", "right"),
-    ("Jobs", "right"),
-    ("Failed", "right"),
-    ("Warnings", "right"),
-    ("Error", "left"),
+    Column("Business unit"),
+    Column("Consumer"),
+    Column("Node", drop=3),
+    Column("Active", "center", wrap=False),
+    Column("Last backup (UTC)", wrap=False),
+    Column("Storage (MB)", "right", wrap=False),
+    Column("Jobs", "right", wrap=False, drop=1),
+    Column("Failed", "right", wrap=False),
+    Column("Warnings", "right", wrap=False, drop=2),
+    Column("Error"),
 )
 
 
-def audit_table(rows: Iterable[AuditRow]) -> Table:
-    """The audit as a table, sorted by business unit and consumer name (the Error
-    column only when some row has an error)."""
+def audit_rows(rows: Iterable[AuditRow]) -> tuple[Sequence[Column], list[list[Cell]]]:
+    """The audit's columns and cells, sorted by business unit and consumer name (the
+    Error column only when some row has an error)."""
     ordered = sorted(
         rows,
         key=lambda r: ((r.bunit_name or "").casefold(), (r.consumer_name or "").casefold()),
     )
     width = len(AUDIT_COLUMNS) if any(r.error for r in ordered) else len(AUDIT_COLUMNS) - 1
-    return table(AUDIT_COLUMNS[:width], (_audit_cells(row)[:width] for row in ordered))
+    return AUDIT_COLUMNS[:width], [_audit_cells(row)[:width] for row in ordered]
 
 
 def _audit_cells(row: AuditRow) -> list[str | Text]:
