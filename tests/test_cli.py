@@ -506,6 +506,8 @@ def test_ctrl_c_stops_cleanly_and_leaves_no_partial_file(backend: str, tmp_path:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            # A shell's background job inherits SIGINT ignored; Ctrl-C needs it default.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         try:
             deadline = time.monotonic() + 15
