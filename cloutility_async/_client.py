@@ -23,11 +23,14 @@ import httpx
 import sniffio
 from anyio.abc import TaskGroup
 
+from . import _hypermedia as routes
 from ._auth import Credentials, Token, TokenHook, TokenManager
+from ._checks import check_id, check_name
 from ._concurrency import MapStream, check_concurrency
 from ._converter import Reading
 from ._drift import DriftLog
 from ._exceptions import ClientStateError, ConfigurationError, ValidationError
+from ._hypermedia import Base, action_request, repeatable
 from ._models import (
     APIEndpoint,
     BusinessUnit,
@@ -39,14 +42,12 @@ from ._models import (
     TimeZone,
     User,
 )
-from ._resources._base import Ref, read_string
-from ._resources._checks import check_id, check_name
-from ._resources._instant import ServerInstant
+from ._resources._base import Ref
+from ._resources._port import Port
 from ._resources._routes import ref_for_url
 from ._resources.business_units import BusinessUnitRef
-from ._resources.catalog import TimeZoneRef, action_request
-from ._singleflight import SingleFlight
-from ._transport import RetryPolicy, Sender, same_origin
+from ._resources.catalog import TimeZoneRef
+from ._transport import RetryPolicy, Sender
 from ._version import __version__
 from ._walk import ConsumerEntry, UnitError, UnitErrors, check_unit_errors, walk
 
@@ -186,10 +187,8 @@ class Cloutility:
             raise ConfigurationError(
                 f"base_url must not have a query or fragment, got {base_url!r}"
             )
-        if not url.path.endswith("/"):
-            url = url.copy_with(path=url.path + "/")
-        self._base_url = url
-        self._base_text = str(url)  # ends with "/": proxies append their paths to it
+        base = Base(url)  # its path ends with "/"
+        self._base_url = base.url
         self._max_concurrency: int = _positive("max_concurrency", max_concurrency, integer=True)
         self._retry = RetryPolicy(
             max_retries=_positive("max_retries", max_retries, allow_zero=True, integer=True),
@@ -207,16 +206,13 @@ class Cloutility:
         self._stack: AsyncExitStack | None = None
         self._closed = False
         self._task_group: TaskGroup | None = None
-        self._flights = SingleFlight()
-        # The first job's `completed` per (bunit, consumer), for clamping job queries:
-        # it never changes once a job has run (16 bytes a consumer).
-        self._first_job_cache: dict[tuple[int, int], ServerInstant] = {}
-        self._root = Ref(self, self._base_url)
         if not isinstance(strict, bool):
             raise ConfigurationError(f"strict must be True or False, got {strict!r}")
         # How the proxies read bodies: this client's own drift log hears of what cannot be read.
         self._drift = DriftLog()
-        self._reading = Reading(strict=strict, report=self._drift.record)
+        # All the proxies see of the client: opened with each session's sender.
+        self._port = Port(base, Reading(strict=strict, report=self._drift.record))
+        self._root = Ref(self._port, base.url)  # for the routes at the base itself
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> Cloutility:
@@ -279,6 +275,7 @@ class Cloutility:
             )
             sender.auth = auth
             self._sender, self._auth = sender, auth
+            self._port.open(sender)
             task_group = await stack.enter_async_context(anyio.create_task_group())
             stack.callback(task_group.cancel_scope.cancel)
             self._task_group = task_group
@@ -307,6 +304,7 @@ class Cloutility:
         """
         stack, self._stack = self._stack, None
         self._closed = True
+        self._port.close()
         if self._sender is not None:
             self._sender.closed = True  # requests still retrying stop at their next attempt
         if stack is not None:
@@ -331,7 +329,7 @@ class Cloutility:
         with anyio.move_on_after(10, shield=True):
             await transport.aclose()
 
-    # -- plumbing the resource proxies use -------------------------------------
+    # -- properties ------------------------------------------------------------
 
     @property
     def base_url(self) -> httpx.URL:
@@ -346,61 +344,9 @@ class Cloutility:
         """The current token (its repr hides the secrets), or None before login."""
         return None if self._auth is None else self._auth.current
 
-    def _require_sender(self) -> Sender:
-        if self._sender is None or self._closed:
-            raise ClientStateError(
-                "the client is not open: use 'async with Cloutility(...) as api:'"
-            )
-        return self._sender
-
-    def _is_api_url(self, url: httpx.URL) -> bool:
-        return same_origin(url, self._base_url)
-
-    def _require_api_url(self, href: str | httpx.URL) -> httpx.URL:
-        """An absolute URL under ``base_url``; anything else raises before any I/O."""
-        try:
-            url = href if isinstance(href, httpx.URL) else self._base_url.join(href)
-        except (httpx.InvalidURL, TypeError):
-            raise ValidationError(f"not a valid href: {href!r}") from None
-        if not self._is_api_url(url) or not url.path.startswith(self._base_url.path):
-            raise ValidationError(f"{url} is not under the API's base URL {self._base_url}")
-        if any(part in ("..", ".") for part in url.path.split("/")):
-            raise ValidationError(f"{url} has dot segments")
-        return url
-
-    async def _get_shared(self, url: httpx.URL) -> tuple[Any, httpx.Response]:
-        """GET and decode JSON; concurrent GETs of one URL share a single request."""
-        sender = self._require_sender()
-
-        async def fetch() -> tuple[Any, httpx.Response]:
-            response = await sender.send("GET", url)
-            return sender.decode_json(response), response
-
-        return await self._flights.do(str(url), fetch)
-
-    async def _write(self, method: str, url: httpx.URL, **kwargs: Any) -> httpx.Response:
-        """Send a write (``Sender.send`` options); later GETs of what it changes start afresh."""
-        sender = self._require_sender()
-        # The written resource, its sub-resources and the collection it belongs to.
-        changed = str(url.copy_with(query=None)).rsplit("/", 1)[0]
-        self._flights.forget_prefix(changed)
-        try:
-            return await sender.send(method, url, **kwargs)
-        finally:
-            self._flights.forget_prefix(changed)
-
-    async def _get_json(self, path: str | httpx.URL, **kwargs: Any) -> Any:
-        return await self._require_sender().request_json("GET", path, **kwargs)
-
-    async def _request_json(self, method: str, path: str | httpx.URL, **kwargs: Any) -> Any:
-        return await self._require_sender().request_json(method, path, **kwargs)
-
-    async def _request(self, method: str, path: str | httpx.URL, **kwargs: Any) -> httpx.Response:
-        return await self._require_sender().send(method, path, **kwargs)
-
     def statistics(self) -> ClientStatistics:
         """Counters of requests, retries and grants since the client was entered."""
-        sender = self._require_sender()
+        sender = self._port.sender()
         assert self._auth is not None
         s, t = sender.stats, self._auth.stats
         return ClientStatistics(
@@ -421,15 +367,15 @@ class Cloutility:
 
     async def full_version(self) -> str:
         """The portal's full version string (``GET fullVersion``)."""
-        return read_string(await self._require_sender().send("GET", "fullVersion"))
+        return await self._root._read_string(routes.FULL_VERSION)
 
     def bunit(self, bunit_id: int | str) -> BusinessUnitRef:
         """A proxy for business unit ``bunit_id``; no I/O until a method is awaited."""
-        return BusinessUnitRef(self, bunit_id)
+        return BusinessUnitRef(self._port, bunit_id)
 
     def timezone(self, timezone_id: int | str) -> TimeZoneRef:
         """A proxy for a time zone; ``await`` it (or ``.get()``) for the model."""
-        return TimeZoneRef(self, timezone_id)
+        return TimeZoneRef(self._port, timezone_id)
 
     def ref(self, target: str | httpx.URL | Model) -> Any:
         """Follow a link: an href, a model, an embedded object or embedded collection.
@@ -441,7 +387,7 @@ class Cloutility:
         if isinstance(target, SimpleBusinessUnit):
             if target.id is None:
                 raise ValidationError("this business unit has no id to follow")
-            return BusinessUnitRef(self, target.id)
+            return BusinessUnitRef(self._port, target.id)
         if isinstance(target, Model):
             href = getattr(target, "href", None)
             if not href:
@@ -449,44 +395,44 @@ class Cloutility:
             target = href
         if not isinstance(target, (str, httpx.URL)):
             raise ValidationError(f"cannot follow {target!r}")
-        return ref_for_url(self, self._require_api_url(target))
+        return ref_for_url(self._port, target)
 
     async def me(self) -> User:
         """The current user, with its ``business_unit`` (the caller's own)."""
-        return await self._root._get_model(User, "me")
+        return await self._root._read(routes.ME)
 
     async def bunit_tree(self, root: int | str | None = None) -> SimpleBusinessUnit:
         """The business-unit tree of the caller (or rooted at ``root``), in one request."""
         params = None if root is None else {"bunitId": check_id(root, "root")}
-        return await self._root._get_model(SimpleBusinessUnit, "bunits", params)
+        return await self._root._read(routes.BUNIT_TREE, params=params)
 
     async def search_bunits(self, term: str) -> list[BusinessUnit]:
         """Business units whose name matches ``term``."""
         term = check_name(term, "search term")
-        return await self._root._get_list(BusinessUnit, "search/bunits", {"searchTerm": term})
+        return await self._root._list(routes.SEARCH_BUNITS, params={"searchTerm": term})
 
     async def timezones(self) -> list[TimeZone]:
-        return await self._root._get_list(TimeZone, "timezones")
+        return await self._root._list(routes.TIMEZONES)
 
     async def node_operating_systems(self) -> list[NodeOperatingSystem]:
-        return await self._root._get_list(NodeOperatingSystem, "nodeoperatingsystems")
+        return await self._root._list(routes.OPERATING_SYSTEMS)
 
     async def node_types(self) -> list[NodeType]:
-        return await self._root._get_list(NodeType, "nodetypes")
+        return await self._root._list(routes.NODE_TYPES)
 
     async def node_warning_types(self) -> list[NodeWarningType]:
         """What the warnings of a report (``reports(warnings=True)``) mean."""
-        return await self._root._get_list(NodeWarningType, "nodewarningtypes")
+        return await self._root._list(routes.WARNING_TYPES)
 
     async def invoke(self, action: APIEndpoint, **params: Any) -> Any:
         """Invoke a hypermedia action (e.g. a TimeZone's "Calculate UTC offset")."""
         method, url = action_request(action, params)
-        url = self._require_api_url(url)
+        url = self._port.base.under(url)
         if method == "GET":
-            data, _ = await self._get_shared(url)
+            data, _ = await self._port.get_json(url)
             return data
-        response = await self._write(method, url)
-        return self._require_sender().decode_json(response)
+        response = await self._port.write(method, url, retry_safe=repeatable(method))
+        return self._port.decode(response)
 
     def map(
         self,
@@ -502,7 +448,7 @@ class Cloutility:
         and every request still goes through the client's shared limiter.
         """
         limit = check_concurrency(concurrency, self._max_concurrency)
-        self._require_sender()
+        self._port.sender()  # raises outside ``async with``
         assert self._task_group is not None
         return MapStream(self._task_group, fn, items, limit)
 

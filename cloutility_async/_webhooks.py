@@ -33,9 +33,9 @@ import anyio
 import attrs
 from anyio.abc import TaskGroup
 
+from ._checks import check_id
 from ._exceptions import ClientStateError, ConfigurationError, ValidationError
 from ._models import BillingData
-from ._resources._checks import check_id
 
 if TYPE_CHECKING:
     from ._client import Cloutility

@@ -72,7 +72,7 @@ async def test_bulk_audit_in_process_finds_every_consumer(sim: Simulator) -> Non
 async def test_bulk_audit_over_a_loopback_socket(sim: Simulator, served: str) -> None:
     """The same audit through the default transport on a real socket."""
     async with client_for(sim, served) as api:
-        assert api._require_sender().transport.__class__.__name__ in {
+        assert api._port.sender().transport.__class__.__name__ in {
             "AiohttpTransport",
             "AsyncHTTPTransport",
         }

@@ -43,7 +43,7 @@ async def test_post_is_not_retried_on_503() -> None:
     route = portal.route("POST", "bunits/22/consumers", status_code=503)
     async with portal.client() as api:
         with pytest.raises(ServerError) as info:
-            await api._request("POST", "bunits/22/consumers", json_body={"name": "x"})
+            await api._port.sender().send("POST", "bunits/22/consumers", json_body={"name": "x"})
     assert route.call_count == 1
     assert info.value.status == 503
     assert info.value.method == "POST"
@@ -57,7 +57,7 @@ async def test_post_is_not_retried_after_a_dropped_connection() -> None:
     route.side_effect = httpx.RemoteProtocolError("Server disconnected without sending a response.")
     async with portal.client() as api:
         with pytest.raises(TransportError):
-            await api._request("POST", "bunits/22/consumers", json_body={"name": "x"})
+            await api._port.sender().send("POST", "bunits/22/consumers", json_body={"name": "x"})
     assert route.call_count == 1
 
 
@@ -67,7 +67,9 @@ async def test_post_is_retried_when_the_connection_was_refused() -> None:
     route = portal.route("POST", "bunits/22/consumers")
     route.side_effect = [httpx.ConnectError("refused"), httpx.Response(201, json={"id": 1})]
     async with portal.client() as api:
-        response = await api._request("POST", "bunits/22/consumers", json_body={"name": "x"})
+        response = await api._port.sender().send(
+            "POST", "bunits/22/consumers", json_body={"name": "x"}
+        )
     assert response.json() == {"id": 1}
     assert route.call_count == 2
 
@@ -81,7 +83,7 @@ async def test_post_is_retried_on_429() -> None:
         httpx.Response(201, json={"id": 1}),
     ]
     async with portal.client() as api:
-        await api._request("POST", "bunits/22/consumers", json_body={"name": "x"})
+        await api._port.sender().send("POST", "bunits/22/consumers", json_body={"name": "x"})
     assert route.call_count == 2
 
 
@@ -141,7 +143,7 @@ async def test_error_statuses_map_to_typed_errors(
     portal.route("GET", "bunits/5", status_code=status, **kwargs)
     async with portal.client(max_retries=0) as api:
         with pytest.raises(error) as info:
-            await api._get_json("bunits/5")
+            await api._port.sender().request_json("GET", "bunits/5")
     assert info.value.status == status
     assert info.value.method == "GET"
     assert info.value.url == "https://portal.test/v1/bunits/5"
@@ -172,7 +174,7 @@ async def test_credentials_are_never_sent_to_another_host() -> None:
         return_value=httpx.Response(200, json={})
     )
     async with portal.client() as api:
-        await api._get_json("https://evil.example/steal")
+        await api._port.sender().request_json("GET", "https://evil.example/steal")
     request = foreign.calls.last.request
     assert "authorization" not in request.headers
 
@@ -187,8 +189,8 @@ async def test_another_port_or_scheme_is_another_origin() -> None:
         return_value=httpx.Response(200, json={})
     )
     async with portal.client() as api:
-        await api._get_json("http://portal.test/v1/x")
-        await api._get_json("https://portal.test:8443/v1/x")
+        await api._port.sender().request_json("GET", "http://portal.test/v1/x")
+        await api._port.sender().request_json("GET", "https://portal.test:8443/v1/x")
     assert "authorization" not in plain.calls.last.request.headers
     assert "authorization" not in port.calls.last.request.headers
 
@@ -202,7 +204,7 @@ async def test_redirect_to_another_origin_is_refused() -> None:
     )
     async with portal.client() as api:
         with pytest.raises(APIError, match="another origin"):
-            await api._get_json("bunits")
+            await api._port.sender().request_json("GET", "bunits")
     assert foreign.call_count == 0
 
 
@@ -212,7 +214,7 @@ async def test_same_origin_redirect_is_followed_with_credentials() -> None:
     portal.route("GET", "bunits", status_code=301, headers={"Location": "/v1/bunits2"})
     target = portal.route("GET", "bunits2", json={"id": 22})
     async with portal.client() as api:
-        assert await api._get_json("bunits") == {"id": 22}
+        assert await api._port.sender().request_json("GET", "bunits") == {"id": 22}
     assert target.calls.last.request.headers["authorization"].startswith("Bearer ")
 
 
@@ -295,13 +297,13 @@ async def test_default_transport_never_replays_a_post_whose_connection_dropped()
         async with anyio.create_task_group() as tg:
             tg.start_soon(listener.serve, lambda s: _drop_after_reading(s, seen))
             async with portal.client() as api:
-                api._require_sender().transport = api._default_transport()
+                api._port.sender().transport = api._default_transport()
                 # The bearer is only added on the API's origin; the drop server is elsewhere.
                 with pytest.raises(TransportError) as info:
-                    await api._request(
+                    await api._port.sender().send(
                         "POST", f"http://127.0.0.1:{port}/v1/consumers", json_body={"name": "x"}
                     )
-                await api._require_sender().transport.aclose()
+                await api._port.sender().transport.aclose()
             tg.cancel_scope.cancel()
     assert len(seen) == 1
     assert seen[0].startswith(b"POST /v1/consumers")
@@ -315,11 +317,11 @@ async def test_default_transport_retries_a_post_that_could_not_connect() -> None
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     async with portal.client(max_retries=2) as api:
-        sender = api._require_sender()
+        sender = api._port.sender()
         sender.transport = api._default_transport()
         before = sender.stats.requests
         with pytest.raises(TransportError):
-            await api._request(
+            await api._port.sender().send(
                 "POST", f"http://127.0.0.1:{port}/v1/consumers", json_body={"name": "x"}
             )
         assert sender.stats.requests - before == 3
@@ -411,5 +413,5 @@ async def test_no_origin_header_goes_to_another_host() -> None:
         return_value=httpx.Response(200, json={})
     )
     async with portal.client() as api:
-        await api._get_json("https://other.example/x")
+        await api._port.sender().request_json("GET", "https://other.example/x")
     assert "origin" not in foreign.calls.last.request.headers

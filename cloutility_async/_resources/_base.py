@@ -1,49 +1,62 @@
-"""What every resource proxy shares: a client, an href, and typed requests.
+"""What every resource proxy shares: a port, an href, and typed requests by route.
 
-A proxy is a cheap handle: building one does no I/O. Its methods build a
-request, the client's sender sends it with the current token, and the
-converter turns the body into a frozen model. GETs of the same URL that run
-at the same time share one request; writes make later GETs start afresh.
+A proxy is a cheap handle: building one does no I/O. Its methods pick a route
+of the table in ``_hypermedia``, fill in its ids, and hand the request to the
+port; the port's sender sends it with the current token, and the converter
+turns the body into a frozen model. GETs of the same URL that run at the same
+time share one request; writes make later GETs start afresh.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import httpx
 
-from .._converter import ConversionError, Reading, structure, structure_collection, to_payload
-from .._exceptions import DecodeError, ValidationError
+from .._converter import to_payload
+from .._exceptions import ValidationError
+from .._hypermedia import Params, Route, with_params
 from .._models import Collection
 from .._transport import decode_error
+from ._port import Port
 
-if TYPE_CHECKING:
-    from .._client import Cloutility
-
-__all__ = ["Ref", "ResourceRef"]
+__all__ = ["CollectionRef", "HasPort", "Ref", "ResourceRef", "payload", "port_of", "read_string"]
 
 M = TypeVar("M")
 
 
+class HasPort(Protocol):
+    """A client: what a proxy can be built from besides a port."""
+
+    @property
+    def _port(self) -> Port: ...
+
+
+def port_of(source: Port | HasPort) -> Port:
+    return source if isinstance(source, Port) else source._port
+
+
 class Ref:
-    """Base of all proxies: ``api`` plus the absolute ``href`` it stands for."""
+    """Base of all proxies: a port plus the absolute ``href`` it stands for.
 
-    __slots__ = ("_api", "href")
+    ``Ref(api, href)`` takes an href (absolute, or relative to ``base_url``)
+    and raises ``ValidationError`` for one outside the API, before any I/O.
+    """
 
-    def __init__(self, api: Cloutility, href: httpx.URL | str) -> None:
-        self._api = api
-        self.href = api._require_api_url(href)
+    __slots__ = ("_ids", "_port", "href")
 
-    @staticmethod
-    def _at(api: Cloutility, path: str) -> httpx.URL:
-        """The URL of ``path`` under ``base_url``, for paths built from checked ids.
+    def __init__(self, api: Port | HasPort, href: httpx.URL | str) -> None:
+        self._port = port_of(api)
+        self.href = self._port.base.under(href)
+        self._ids: tuple[int, ...] = ()
 
-        Plain string concatenation: ``URL.join`` costs several times more, and
-        these are built for every proxy of a bulk run.
-        """
-        return httpx.URL(api._base_text + path)
+    def _bind(self, api: Port | HasPort, route: Route[Any], *ids: int) -> None:
+        """Stand for ``route`` at checked ``ids``: the href is built, not parsed."""
+        self._port = port = port_of(api)
+        self._ids = ids
+        self.href = port.base.at(route.path(*ids))
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.href}>"
@@ -54,66 +67,69 @@ class Ref:
     def __hash__(self) -> int:
         return hash((type(self), str(self.href)))
 
-    def _url(self, path: str = "") -> httpx.URL:
-        if not path:
-            return self.href
-        if self.href.query:
-            return self.href.copy_with(path=self.href.path.rstrip("/") + "/" + path)
-        return httpx.URL(str(self.href).rstrip("/") + "/" + path)
+    # -- typed requests by route ---------------------------------------------------
 
-    # -- typed requests ------------------------------------------------------------
+    def _url(self, route: Route[Any], *more: object, params: Params | None = None) -> httpx.URL:
+        """The URL of ``route`` at this proxy's ids, then ``more`` (checked) values."""
+        return with_params(self._port.base.at(route.path(*self._ids, *more)), params)
 
-    async def _get_model(
-        self, cls: type[M], path: str = "", params: dict[str, Any] | None = None
-    ) -> M:
-        url = self._url(path)
-        if params:
-            url = url.copy_merge_params(params)
-        data, response = await self._api._get_shared(url)
-        return _structure(data, cls, response, self._api._reading)
+    async def _read(self, route: Route[M], *more: object, params: Params | None = None) -> M:
+        """GET one model of ``route`` (shared with concurrent GETs of the same URL)."""
+        return await self._model_at(self._url(route, *more, params=params), route.model)
 
-    async def _get_list(
-        self, cls: type[M], path: str = "", params: dict[str, Any] | None = None
-    ) -> list[M]:
-        return list((await self._get_collection(cls, path, params)).items)
+    async def _list(self, route: Route[M], *more: object, params: Params | None = None) -> list[M]:
+        return list((await self._page(route, *more, params=params)).items)
 
-    async def _get_collection(
-        self, cls: type[M], path: str = "", params: Any = None
+    async def _page(
+        self, route: Route[M], *more: object, params: Params | None = None
     ) -> Collection[M]:
-        url = self._url(path)
-        if params:
-            url = url.copy_merge_params(params)
-        data, response = await self._api._get_shared(url)
-        if isinstance(data, list):  # some routes answer a bare JSON array
-            data = {"href": str(url), "total": len(data), "items": data}
-        try:
-            return structure_collection(data, cls, self._api._reading)
-        except ConversionError as exc:
-            raise _decode_error(exc, response) from exc
+        return await self._collection_at(self._url(route, *more, params=params), route.model)
 
-    async def _send_model(
-        self,
-        method: str,
-        cls: type[M],
-        path: str = "",
-        *,
-        body: Any = None,
-        params: dict[str, Any] | None = None,
-    ) -> M:
-        url = self._url(path)
-        response = await self._api._write(method, url, json_body=body, params=params)
-        data = self._api._require_sender().decode_json(response)
-        return _structure(data, cls, response, self._api._reading)
+    async def _read_string(self, route: Route[str], params: Params | None = None) -> str:
+        """A route that answers a bare string: a safe one as a plain GET, else as a write."""
+        url = self._url(route, params=params)
+        if route.retry_safe:
+            return read_string(await self._port.send(url))
+        return read_string(await self._port.write(route.method, url, retry_safe=False))
 
-    async def _send(
+    async def _write(
         self,
-        method: str,
-        path: str = "",
-        *,
+        route: Route[M],
+        *more: object,
         body: Any = None,
-        params: dict[str, Any] | None = None,
+        params: Params | None = None,
+        **options: Any,
     ) -> httpx.Response:
-        return await self._api._write(method, self._url(path), json_body=body, params=params)
+        """Send ``route`` (a write), retried only as far as the route allows."""
+        url = self._port.base.at(route.path(*self._ids, *more))
+        return await self._port.write(
+            route.method,
+            url,
+            retry_safe=route.retry_safe,
+            json_body=body,
+            params=params,
+            **options,
+        )
+
+    async def _write_model(
+        self,
+        route: Route[M],
+        *more: object,
+        body: Any = None,
+        params: Params | None = None,
+    ) -> M:
+        response = await self._write(route, *more, body=body, params=params)
+        return self._port.model(self._port.decode(response), route.model, response)
+
+    # -- requests at an href -------------------------------------------------------
+
+    async def _model_at(self, url: httpx.URL, cls: type[M]) -> M:
+        data, response = await self._port.get_json(url)
+        return self._port.model(data, cls, response)
+
+    async def _collection_at(self, url: httpx.URL, cls: type[M]) -> Collection[M]:
+        data, response = await self._port.get_json(url)
+        return self._port.collection(data, cls, response)
 
 
 class ResourceRef(Ref):
@@ -121,13 +137,13 @@ class ResourceRef(Ref):
 
     __slots__ = ("model",)
 
-    def __init__(self, api: Cloutility, href: httpx.URL | str, model: type[Any]) -> None:
+    def __init__(self, api: Port | HasPort, href: httpx.URL | str, model: type[Any]) -> None:
         super().__init__(api, href)
         self.model = model
 
     async def get(self) -> Any:
         """Fetch the full resource."""
-        return await self._get_model(self.model)
+        return await self._model_at(self.href, self.model)
 
     def __await__(self) -> Generator[Any, None, Any]:
         return self.get().__await__()
@@ -138,28 +154,17 @@ class CollectionRef(Ref):
 
     __slots__ = ("model",)
 
-    def __init__(self, api: Cloutility, href: httpx.URL | str, model: type[Any]) -> None:
+    def __init__(self, api: Port | HasPort, href: httpx.URL | str, model: type[Any]) -> None:
         super().__init__(api, href)
         self.model = model
 
     async def list(self) -> list[Any]:
         """Fetch the collection's members (thin objects, as list routes send them)."""
-        return await self._get_list(self.model)
+        return list((await self.page()).items)
 
     async def page(self) -> Collection[Any]:
         """Fetch the collection with its ``total``, ``offset`` and ``first``."""
-        return await self._get_collection(self.model)
-
-
-def _structure(data: Any, cls: type[M], response: httpx.Response, reading: Reading) -> M:
-    try:
-        return structure(data, cls, reading)
-    except ConversionError as exc:
-        raise _decode_error(exc, response) from exc
-
-
-def _decode_error(exc: ConversionError, response: httpx.Response) -> DecodeError:
-    return decode_error(f"the response does not fit the model: {exc}", response)
+        return await self._collection_at(self.href, self.model)
 
 
 def read_string(response: httpx.Response) -> str:

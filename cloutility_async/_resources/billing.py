@@ -24,12 +24,14 @@ from typing import Any, TypeAlias
 import anyio
 import httpx
 
-from .._converter import Reading
+from .. import _hypermedia as routes
+from .._checks import bool_param, check_id, invoice_date
 from .._exceptions import ValidationError
+from .._hypermedia import Route
 from .._models import BillingData, Contract, Invoice, InvoiceFile
 from .._transport import decode_error
-from ._base import Ref, _structure
-from ._checks import bool_param, check_id, invoice_date
+from ._base import Ref
+from ._port import Port
 
 __all__ = ["BillingMixin", "InvoiceFileSource", "parse_csv"]
 
@@ -54,15 +56,15 @@ class BillingMixin(Ref):
 
     async def contract(self) -> Contract:
         """The contract this business unit takes part in."""
-        return await self._get_model(Contract, "contract")
+        return await self._read(routes.CONTRACT)
 
     async def invoices(self) -> list[Invoice]:
         """Invoice data of this business unit, one ``Invoice`` per invoice date (thin)."""
-        return await self._get_list(Invoice, "invoices")
+        return await self._list(routes.INVOICES)
 
     async def invoice(self, date: dt.date | str) -> Invoice:
         """The invoice of one date (``YYYY-MM-DD``, as in ``Invoice.href``)."""
-        return await self._get_model(Invoice, f"invoices/{invoice_date(date)}")
+        return await self._read(routes.INVOICE, invoice_date(date))
 
     async def invoices_csv(self) -> list[dict[str, str]]:
         """The invoice lines of every invoice date, as the portal's CSV rows.
@@ -70,22 +72,22 @@ class BillingMixin(Ref):
         Sent with ``Accept: text/csv``; each row maps the CSV header's column
         names to the row's text. Raises ``DecodeError`` if the body is not CSV.
         """
-        return await self._get_csv("invoices")
+        return await self._get_csv(routes.INVOICES)
 
     async def invoice_csv(self, date: dt.date | str) -> list[dict[str, str]]:
         """The invoice lines of one invoice date, as CSV rows (see ``invoices_csv``)."""
-        return await self._get_csv(f"invoices/{invoice_date(date)}")
+        return await self._get_csv(routes.INVOICE, invoice_date(date))
 
     # -- invoice files -------------------------------------------------------------
 
     async def invoice_files(self) -> list[InvoiceFile]:
         """The invoice documents (usually PDFs) uploaded for this business unit."""
-        return await self._get_list(InvoiceFile, "invoicefiles")
+        return await self._list(routes.INVOICE_FILES)
 
     async def download_invoice_file(self, file: InvoiceFile | int | str) -> bytes:
         """The content of an uploaded invoice file (an ``InvoiceFile`` or its id)."""
-        url = self._url(f"invoicefiles/{_file_id(file)}")
-        response = await self._api._require_sender().send("GET", url, headers={"Accept": "*/*"})
+        url = self._url(routes.INVOICE_FILE_CONTENT, _file_id(file))
+        response = await self._port.send(url, headers={"Accept": "*/*"})
         return response.content
 
     async def download_invoice_file_to(
@@ -163,17 +165,19 @@ class BillingMixin(Ref):
                 f"got {type(file).__name__}"
             )
 
-        url = self._url("invoicefiles")
         try:
-            response = await self._api._write(
-                "POST", url, params=params, content=content, stream=stream, headers=headers
+            response = await self._write(
+                routes.INVOICE_FILE_UPLOAD,
+                params=params,
+                content=content,
+                stream=stream,
+                headers=headers,
             )
         finally:
             if stream is not None:
                 with anyio.CancelScope(shield=True):
                     await stream.aclose()
-        data = self._api._require_sender().decode_json(response)
-        return _created_file(data, name, response, self._api._reading)
+        return _created_file(self._port, self._port.decode(response), name, response)
 
     # -- billing data --------------------------------------------------------------
 
@@ -186,31 +190,27 @@ class BillingMixin(Ref):
         (``useForecasting``) asks the portal to forecast their consumption.
         Neither is sent unless given.
         """
-        return await self._get_list(
-            BillingData, "billing", _billing_params(include_next, use_forecasting)
-        )
+        params = _billing_params(include_next, use_forecasting)
+        return await self._list(routes.BILLING, params=params)
 
     async def billing_for(self, date: dt.date | str) -> BillingData:
         """The billing data of one invoice date (``YYYY-MM-DD``)."""
-        return await self._get_model(BillingData, f"billing/{invoice_date(date)}")
+        return await self._read(routes.BILLING_FOR, invoice_date(date))
 
     async def billing_csv(
         self, *, include_next: int | None = None, use_forecasting: bool | None = None
     ) -> list[dict[str, str]]:
         """``billing()`` as the portal's CSV rows: one row per invoice line."""
-        return await self._get_csv("billing", _billing_params(include_next, use_forecasting))
+        params = _billing_params(include_next, use_forecasting)
+        return await self._get_csv(routes.BILLING, params=params)
 
     # -- plumbing ------------------------------------------------------------------
 
     async def _get_csv(
-        self, path: str, params: dict[str, Any] | None = None
+        self, route: Route[Any], *more: object, params: dict[str, Any] | None = None
     ) -> list[dict[str, str]]:
-        url = self._url(path)
-        if params:
-            url = url.copy_merge_params(params)
-        response = await self._api._require_sender().send(
-            "GET", url, headers={"Accept": "text/csv"}
-        )
+        url = self._url(route, *more, params=params)
+        response = await self._port.send(url, headers={"Accept": "text/csv"})
         try:
             return parse_csv(response.content, response.headers.get("content-type", ""))
         except ValueError as exc:
@@ -228,9 +228,7 @@ def _billing_params(include_next: int | None, use_forecasting: bool | None) -> d
     return params
 
 
-def _created_file(
-    data: Any, filename: str, response: httpx.Response, reading: Reading
-) -> InvoiceFile:
+def _created_file(port: Port, data: Any, filename: str, response: httpx.Response) -> InvoiceFile:
     """The file an upload created, from the file itself or a collection that holds it.
 
     In a collection (the unit's files, or a list of one), the file is the one
@@ -240,12 +238,12 @@ def _created_file(
     if isinstance(data, dict) and "items" in data:
         data = data["items"]
     if isinstance(data, list):
-        candidates = [_structure(item, InvoiceFile, response, reading) for item in data]
+        candidates = [port.model(item, InvoiceFile, response) for item in data]
         if len(candidates) > 1:
             candidates = [c for c in candidates if c.file_name == filename]
         found = max(candidates, key=lambda c: c.id or 0, default=None)
     else:
-        found = _structure(data, InvoiceFile, response, reading)
+        found = port.model(data, InvoiceFile, response)
     if found is None or found.id is None:
         raise decode_error(f"the answer to the upload holds no file {filename!r}", response)
     return found

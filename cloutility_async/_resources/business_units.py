@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .. import _hypermedia as routes
+from .._checks import by_id, check_id, check_name
 from .._converter import format_datetime, format_timespan, to_payload
 from .._models import (
     BackupServer,
@@ -17,13 +19,10 @@ from .._models import (
     TimeZone,
     User,
 )
-from ._base import payload
-from ._checks import by_id, check_id, check_name
+from ._base import HasPort, payload
+from ._port import Port
 from .billing import BillingMixin
 from .consumers import ConsumerRef
-
-if TYPE_CHECKING:
-    from .._client import Cloutility
 
 __all__ = ["BusinessUnitRef"]
 
@@ -42,27 +41,27 @@ class BusinessUnitRef(BillingMixin):
 
     __slots__ = ("id",)
 
-    def __init__(self, api: Cloutility, bunit_id: int | str) -> None:
+    def __init__(self, api: Port | HasPort, bunit_id: int | str) -> None:
         self.id = check_id(bunit_id, "bunit_id")
-        super().__init__(api, self._at(api, f"bunits/{self.id}"))
+        self._bind(api, routes.BUNIT, self.id)
 
     def __await__(self) -> Generator[Any, None, BusinessUnit]:
         return self.get().__await__()
 
     async def get(self) -> BusinessUnit:
         """The full business unit."""
-        return await self._get_model(BusinessUnit)
+        return await self._read(routes.BUNIT)
 
     async def update(self, bunit: BusinessUnit) -> BusinessUnit:
         """PUT every field the server sent (unknown ones too), with the caller's changes."""
-        return await self._send_model("PUT", BusinessUnit, body=payload(bunit, BusinessUnit))
+        return await self._write_model(routes.BUNIT_UPDATE, body=payload(bunit, BusinessUnit))
 
     async def delete(self) -> None:
-        await self._send("DELETE")
+        await self._write(routes.BUNIT_DELETE)
 
     async def children(self) -> list[BusinessUnit]:
         """The business units directly under this one (thin objects)."""
-        return await self._get_list(BusinessUnit, "bunits")
+        return await self._list(routes.BUNIT_CHILDREN)
 
     async def create_child(
         self,
@@ -79,35 +78,35 @@ class BusinessUnitRef(BillingMixin):
         if time_zone is not None:
             body["timeZone"] = by_id(time_zone, "time_zone")
         body.update(_fields(fields))
-        return await self._send_model("POST", BusinessUnit, "bunits", body=body)
+        return await self._write_model(routes.BUNIT_CREATE_CHILD, body=body)
 
     async def users(self) -> list[User]:
-        return await self._get_list(User, "users")
+        return await self._list(routes.BUNIT_USERS)
 
     async def consumers(self) -> list[Consumer]:
         """The consumption units of this business unit (thin objects)."""
-        return await self._get_list(Consumer, "consumers")
+        return await self._list(routes.BUNIT_CONSUMERS)
 
     def consumer(self, consumer_id: int | str) -> ConsumerRef:
         """A proxy for one consumption unit; no I/O."""
-        return ConsumerRef(self._api, self.id, consumer_id)
+        return ConsumerRef(self._port, self.id, consumer_id)
 
     async def create_consumer(self, *, name: str, **fields: Any) -> Consumer:
         """Create a consumption unit. Never retried on failure: a create is sent once."""
         body: dict[str, Any] = {"name": check_name(name, "consumer name")}
         body.update(_fields(fields))
-        return await self._send_model("POST", Consumer, "consumers", body=body)
+        return await self._write_model(routes.CONSUMER_CREATE, body=body)
 
     async def default_server(self) -> BackupServer:
-        return await self._get_model(BackupServer, "defaultserver")
+        return await self._read(routes.DEFAULT_SERVER)
 
     async def domains(self) -> list[Domain]:
         """Policy domains of the default server, for node creation."""
-        return await self._get_list(Domain, "defaultserver/domains")
+        return await self._list(routes.DOMAINS)
 
     async def client_option_sets(self) -> list[ClientOptionSet]:
         """Client option sets of the default server, for node creation."""
-        return await self._get_list(ClientOptionSet, "defaultserver/clientoptionsets")
+        return await self._list(routes.OPTION_SETS)
 
 
 def _fields(fields: dict[str, Any]) -> dict[str, Any]:

@@ -5,18 +5,17 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from collections.abc import Generator, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .. import _hypermedia as routes
+from .._checks import as_utc, bool_param, check_id, iso_utc, maybe_iso_utc
 from .._exceptions import NotFoundError, ValidationError
 from .._models import AuditLogEntry, AuditLogType, Collection, Consumer, Job, NodeReport
-from ._base import Ref, payload
-from ._checks import as_utc, bool_param, check_id, iso_utc, maybe_iso_utc
+from ._base import HasPort, Ref, payload
 from ._instant import ServerInstant, nanos, parse_instant
 from ._paging import Pages
+from ._port import Port
 from .nodes import NodeRef
-
-if TYPE_CHECKING:
-    from .._client import Cloutility
 
 __all__ = ["ConsumerRef"]
 
@@ -29,10 +28,10 @@ class ConsumerRef(Ref):
 
     __slots__ = ("bunit_id", "id")
 
-    def __init__(self, api: Cloutility, bunit_id: int | str, consumer_id: int | str) -> None:
+    def __init__(self, api: Port | HasPort, bunit_id: int | str, consumer_id: int | str) -> None:
         self.bunit_id = check_id(bunit_id, "bunit_id")
         self.id = check_id(consumer_id, "consumer_id")
-        super().__init__(api, self._at(api, f"bunits/{self.bunit_id}/consumers/{self.id}"))
+        self._bind(api, routes.CONSUMER, self.bunit_id, self.id)
 
     def __await__(self) -> Generator[Any, None, Consumer]:
         return self.get().__await__()
@@ -40,15 +39,15 @@ class ConsumerRef(Ref):
     @property
     def node(self) -> NodeRef:
         """The consumer's backup node (one to one); no I/O."""
-        return NodeRef(self._api, self.bunit_id, self.id)
+        return NodeRef(self._port, self.bunit_id, self.id)
 
     async def get(self) -> Consumer:
         """The full consumption unit."""
-        return await self._get_model(Consumer)
+        return await self._read(routes.CONSUMER)
 
     async def update(self, consumer: Consumer) -> Consumer:
         """PUT every field the server sent (unknown ones too), with the caller's changes."""
-        return await self._send_model("PUT", Consumer, body=payload(consumer, Consumer))
+        return await self._write_model(routes.CONSUMER_UPDATE, body=payload(consumer, Consumer))
 
     async def delete(
         self, *, delete_associations: bool = False, comment: str | None = None
@@ -58,7 +57,7 @@ class ConsumerRef(Ref):
         }
         if comment is not None:
             params["deletionComment"] = comment
-        await self._send("DELETE", params=params)
+        await self._write(routes.CONSUMER_DELETE, params=params)
 
     def audit_log(
         self,
@@ -94,7 +93,7 @@ class ConsumerRef(Ref):
 
         async def page(offset: int, limit: int) -> Collection[AuditLogEntry]:
             params = [("limit", limit), ("offset", offset), *query]
-            return await self._get_collection(AuditLogEntry, "auditlogs", params)
+            return await self._page(routes.AUDIT_LOGS, params=params)
 
         return Pages(page, page_size)
 
@@ -116,16 +115,16 @@ class ConsumerRef(Ref):
             params["status"] = bool_param(status, "status")
         if warnings is not None:
             params["warnings"] = bool_param(warnings, "warnings")
-        return await self._get_list(NodeReport, "reports", params)
+        return await self._list(routes.REPORTS, params=params)
 
     async def latest_report(self, user_id: int | None = None) -> NodeReport:
         """The newest report, customised for ``user_id`` when given."""
         params = None if user_id is None else {"userId": check_id(user_id, "user_id")}
-        return await self._get_model(NodeReport, "reports/latest", params)
+        return await self._read(routes.REPORT_LATEST, params=params)
 
     async def first_job(self) -> Job:
         """The first job. Only its ``completed`` is meaningful (the reference warns)."""
-        return await self._get_model(Job, "jobs/first")
+        return await self._read(routes.FIRST_JOB)
 
     async def jobs(
         self,
@@ -141,7 +140,7 @@ class ConsumerRef(Ref):
         start_at = None if start is None else as_utc(_date(start, "start"))
         end_at = None if end is None else as_utc(_date(end, "end"))
         if start_at is None and end_at is None:
-            return await self._get_list(Job, "jobs")
+            return await self._list(routes.JOBS)
         if start_at is None:
             start_at = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=24)
         first = await self._first_completed()
@@ -155,7 +154,7 @@ class ConsumerRef(Ref):
             if nanos(end_at) < start_nanos:
                 return []
             params["endTime"] = iso_utc(end_at)
-        return await self._get_list(Job, "jobs", params)
+        return await self._list(routes.JOBS, params=params)
 
     async def _first_completed(self) -> ServerInstant | _FirstJob:
         """The first job's ``completed`` as the server wrote it, or why there is none.
@@ -163,12 +162,12 @@ class ConsumerRef(Ref):
         Only that one field is read from the body, so bogus values elsewhere in
         it (the reference warns of them) cannot break an interval query.
         """
-        cache = self._api._first_job_cache
+        cache = self._port.first_jobs
         key = (self.bunit_id, self.id)
         if key in cache:
             return cache[key]
         try:
-            data, _ = await self._api._get_shared(self._url("jobs/first"))
+            data, _ = await self._port.get_json(self._url(routes.FIRST_JOB))
         except NotFoundError:
             return _FirstJob.NONE  # no job yet: not cached, the first backup may run any time
         completed = data.get("completed") if isinstance(data, dict) else None

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .. import _hypermedia as routes
+from .._checks import bool_param, by_id, check_id, check_node_name
 from .._exceptions import ValidationError
 from .._models import (
     BackupServer,
@@ -15,11 +17,8 @@ from .._models import (
     NodeOperatingSystem,
     NodeType,
 )
-from ._base import Ref, payload, read_string
-from ._checks import bool_param, by_id, check_id, check_node_name
-
-if TYPE_CHECKING:
-    from .._client import Cloutility
+from ._base import HasPort, Ref, payload
+from ._port import Port
 
 __all__ = ["NodeRef"]
 
@@ -29,18 +28,16 @@ class NodeRef(Ref):
 
     __slots__ = ("bunit_id", "consumer_id")
 
-    def __init__(self, api: Cloutility, bunit_id: int | str, consumer_id: int | str) -> None:
+    def __init__(self, api: Port | HasPort, bunit_id: int | str, consumer_id: int | str) -> None:
         self.bunit_id = check_id(bunit_id, "bunit_id")
         self.consumer_id = check_id(consumer_id, "consumer_id")
-        super().__init__(
-            api, self._at(api, f"bunits/{self.bunit_id}/consumers/{self.consumer_id}/node")
-        )
+        self._bind(api, routes.NODE, self.bunit_id, self.consumer_id)
 
     def __await__(self) -> Generator[Any, None, Node]:
         return self.get().__await__()
 
     async def get(self) -> Node:
-        return await self._get_model(Node)
+        return await self._read(routes.NODE)
 
     async def create(
         self,
@@ -66,59 +63,55 @@ class NodeRef(Ref):
             body["cpuCount"] = check_id(cpu_count, "cpu_count")
         if server is not None:
             body["server"] = by_id(server, "server")
-        return await self._send_model("POST", Node, body=body)
+        return await self._write_model(routes.NODE_CREATE, body=body)
 
     async def update(self, node: Node) -> Node:
         """PUT every field the server sent (unknown ones too), with the caller's changes."""
-        return await self._send_model("PUT", Node, body=payload(node, Node))
+        return await self._write_model(routes.NODE_UPDATE, body=payload(node, Node))
 
     async def delete(self) -> None:
         """Delete the node (the portal removes the consumption unit too)."""
-        await self._send("DELETE")
+        await self._write(routes.NODE_DELETE)
 
     async def set_password(self, password: str) -> Node:
         """Set the node's Storage Protect password (sent in the body, never logged)."""
         if not isinstance(password, str) or not password:
             raise ValidationError("password must be a non-empty string")
-        return await self._send_model("POST", Node, "password", body={"tsmPassword": password})
+        body = {"tsmPassword": password}
+        return await self._write_model(routes.NODE_PASSWORD, body=body)
 
     async def suggested_name(self) -> str:
         """The name the portal suggests for activation (its naming rule)."""
-        response = await self._api._require_sender().send("GET", self._url("spname"))
-        return read_string(response)
+        return await self._read_string(routes.NODE_SUGGESTED_NAME)
 
     async def activate(self, tsm_name: str) -> str:
         """Activate the node under ``tsm_name`` (checked against IBM's rules first)."""
         name = check_node_name(tsm_name)
-        # A GET that changes state: retried only if it certainly never reached the server.
-        response = await self._api._write(
-            "GET", self._url("activate"), params={"tsmName": name}, idempotent=False
-        )
-        return read_string(response)
+        # A GET that changes state: the route says it is repeated only if never sent.
+        return await self._read_string(routes.NODE_ACTIVATE, params={"tsmName": name})
 
     async def filespaces(self, *, tsm_sync: bool = False) -> list[Filespace]:
         """The node's filespaces; ``tsm_sync=True`` syncs with the server first (slower)."""
-        return await self._get_list(
-            Filespace, "filespaces", {"tsmSync": bool_param(tsm_sync, "tsm_sync")}
-        )
+        params = {"tsmSync": bool_param(tsm_sync, "tsm_sync")}
+        return await self._list(routes.FILESPACES, params=params)
 
     async def possible_proxy_nodes(self) -> list[Node]:
-        return await self._get_list(Node, "possibleproxynodes")
+        return await self._list(routes.PROXY_NODES)
 
     async def add_proxy_agent(self, consumer_id: int | str) -> Node:
         """Let the node of ``consumer_id`` act for this node."""
         agent = check_id(consumer_id, "consumer_id")
-        return await self._send_model("POST", Node, "proxyagents", params={"proxyAgentId": agent})
+        params = {"proxyAgentId": agent}
+        return await self._write_model(routes.PROXY_AGENT_ADD, params=params)
 
     async def remove_proxy_agent(self, consumer_id: int | str) -> None:
-        await self._send("DELETE", f"proxyagents/{check_id(consumer_id, 'consumer_id')}")
+        await self._write(routes.PROXY_AGENT_REMOVE, check_id(consumer_id, "consumer_id"))
 
     async def add_proxy_target(self, consumer_id: int | str) -> Node:
         """Let this node act for the node of ``consumer_id``."""
         target = check_id(consumer_id, "consumer_id")
-        return await self._send_model(
-            "POST", Node, "proxytargets", params={"proxyTargetId": target}
-        )
+        params = {"proxyTargetId": target}
+        return await self._write_model(routes.PROXY_TARGET_ADD, params=params)
 
     async def remove_proxy_target(self, consumer_id: int | str) -> None:
-        await self._send("DELETE", f"proxytargets/{check_id(consumer_id, 'consumer_id')}")
+        await self._write(routes.PROXY_TARGET_REMOVE, check_id(consumer_id, "consumer_id"))

@@ -6,7 +6,7 @@ import datetime as dt
 import re
 from typing import Any
 
-from .._exceptions import ValidationError
+from ._exceptions import ValidationError
 
 __all__ = ["check_id", "check_name", "check_node_name", "iso_utc", "maybe_iso_utc"]
 

@@ -1,0 +1,369 @@
+"""The pure side of hypermedia: the base URL, hrefs under it, the route table, actions.
+
+Nothing here sends, awaits or holds state: these are functions of URLs and
+strings, testable without an event loop. Each route of the API is declared
+once, in the table at the end (method, path template, what the answer is read
+as, whether a failed attempt may be repeated, what ``api.ref()`` makes of an
+href of it); the proxies build their requests from it, ``match`` follows
+hrefs through it, and the route tests are driven by it.
+
+Proxies build a URL for every request of a bulk run, so ``Base.at`` builds
+id-made paths from the base's parsed URL without parsing them again (about
+ten times cheaper than ``httpx.URL(text)``); hrefs that come from outside
+(``api.ref()``, actions) are parsed and checked by ``Base.under``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, Generic, TypeVar
+
+import attrs
+import httpx
+
+from ._checks import bool_param, iso_utc
+from ._exceptions import ValidationError
+from ._models import (
+    Address,
+    APIEndpoint,
+    AuditLogEntry,
+    BackupServer,
+    BillingData,
+    BusinessUnit,
+    ClientOptionSet,
+    Consumer,
+    Contract,
+    Domain,
+    Filespace,
+    Invoice,
+    InvoiceFile,
+    Job,
+    Node,
+    NodeOperatingSystem,
+    NodeReport,
+    NodeType,
+    NodeWarningType,
+    SimpleBusinessUnit,
+    TimeZone,
+    User,
+)
+
+__all__ = [
+    "ROUTES",
+    "Base",
+    "Follow",
+    "Route",
+    "action_request",
+    "match",
+    "repeatable",
+    "same_origin",
+    "with_params",
+]
+
+M = TypeVar("M")
+
+# What an id-made path may hold: the fast build skips percent-encoding, so only
+# characters that never need it.
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9._~/-]*")
+
+
+def same_origin(url: httpx.URL, base: httpx.URL) -> bool:
+    """Scheme, host and port equal (httpx normalises case and the default port)."""
+    return url.scheme == base.scheme and url.host == base.host and url.port == base.port
+
+
+def _fast_url(template: httpx.URL, path: str) -> httpx.URL:
+    """``template`` with ``path``, built from its parsed parts (no parsing)."""
+    url = httpx.URL.__new__(httpx.URL)
+    url._uri_reference = template._uri_reference._replace(path=path, query=None, fragment=None)
+    return url
+
+
+def _fast_build_works() -> bool:
+    # The fast build leans on httpx's parsed form; check it once against a real parse.
+    try:
+        sample = httpx.URL("https://h.example:8443/v1/")
+        built = _fast_url(sample, "/v1/bunits/22")
+        return built == httpx.URL("https://h.example:8443/v1/bunits/22") and str(built).endswith(
+            "/v1/bunits/22"
+        )
+    except Exception:
+        return False
+
+
+_FAST = _fast_build_works()
+
+
+class Base:
+    """The API's base URL (its path ends with ``/``), parsed once."""
+
+    __slots__ = ("path", "text", "url")
+
+    def __init__(self, url: httpx.URL) -> None:
+        if not url.path.endswith("/"):
+            url = url.copy_with(path=url.path + "/")
+        self.url = url
+        self.path = url.path
+        self.text = str(url)
+
+    def at(self, path: str) -> httpx.URL:
+        """The URL of ``path`` under the base, for paths made of checked ids and names."""
+        if _FAST and _PLAIN_PATH.fullmatch(path):
+            return _fast_url(self.url, self.path + path)
+        return httpx.URL(self.text + path)
+
+    def under(self, href: str | httpx.URL) -> httpx.URL:
+        """``href`` (absolute, or relative to the base) if it is under the base URL.
+
+        Raises ``ValidationError`` for another origin, a path outside the
+        base's, or dot segments: nothing is ever sent there.
+        """
+        try:
+            url = href if isinstance(href, httpx.URL) else self.url.join(href)
+        except (httpx.InvalidURL, TypeError):
+            raise ValidationError(f"not a valid href: {href!r}") from None
+        if not same_origin(url, self.url) or not url.path.startswith(self.path):
+            raise ValidationError(f"{url} is not under the API's base URL {self.url}")
+        if any(part in ("..", ".") for part in url.path.split("/")):
+            raise ValidationError(f"{url} has dot segments")
+        return url
+
+    def relative(self, url: httpx.URL) -> str:
+        """The path of ``url`` below the base, without slashes around it."""
+        return self.under(url).path[len(self.path) :].strip("/")
+
+
+Params = Mapping[str, Any] | Sequence[tuple[str, Any]]
+
+
+def with_params(url: httpx.URL, params: Params | None) -> httpx.URL:
+    """``url`` with ``params`` added to its query (values encoded as httpx does)."""
+    if not params:
+        return url
+    if url.query or not _FAST:
+        return url.copy_merge_params(params)  # type: ignore[arg-type]
+    query = str(httpx.QueryParams(params))  # type: ignore[arg-type]
+    built = httpx.URL.__new__(httpx.URL)
+    built._uri_reference = url._uri_reference._replace(query=query)
+    return built
+
+
+def action_request(action: APIEndpoint, params: dict[str, Any]) -> tuple[str, httpx.URL]:
+    """The method and URL of a hypermedia action, its parameters URL-encoded.
+
+    An action's href names its parameters without values (``.../offset?date``);
+    each must be given, dates become ISO 8601 UTC. The URL is not yet checked
+    against the base (``Base.under`` does that).
+    """
+    if not action.href:
+        raise ValidationError(f"the action {action.name!r} has no href")
+    try:
+        url = httpx.URL(action.href)
+    except (httpx.InvalidURL, TypeError) as exc:
+        raise ValidationError(f"the action {action.name!r} has an invalid href") from exc
+    expected = [key for key, _ in url.params.multi_items()]
+    missing = [key for key in expected if key not in params]
+    unknown = [key for key in params if key not in expected]
+    if missing or unknown:
+        raise ValidationError(
+            f"the action {action.name!r} takes {expected}; missing {missing}, unknown {unknown}"
+        )
+    values: dict[str, str | int | float] = {}
+    for key, value in params.items():
+        if isinstance(value, dt.date):
+            values[key] = iso_utc(value, key)
+        elif isinstance(value, bool):
+            values[key] = bool_param(value, key)
+        elif isinstance(value, (str, int, float)):
+            values[key] = value
+        else:
+            raise ValidationError(f"{key} must be a date, text or a number, got {value!r}")
+    return (action.method or "GET").upper(), url.copy_with(params=values)
+
+
+# -- the route table -------------------------------------------------------------------
+
+
+class Follow(enum.Enum):
+    """What ``api.ref()`` gives for an href of a route."""
+
+    RESOURCE = "ResourceRef"  # of the route's model
+    COLLECTION = "CollectionRef"  # of the route's item model
+    BUNIT = "BusinessUnitRef"
+    CONSUMER = "ConsumerRef"
+    NODE = "NodeRef"
+    TIMEZONE = "TimeZoneRef"
+
+
+# Methods whose failed attempts may be repeated unless a route says otherwise.
+_REPEATABLE = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+
+
+def repeatable(method: str) -> bool:
+    """Whether a request of ``method`` may be sent again after it may have arrived."""
+    return method in _REPEATABLE
+
+
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+_DATE_PART = r"(\d{4}-\d{2}-\d{2})"
+
+
+@attrs.frozen
+class Route(Generic[M]):
+    """One route of the API, declared once.
+
+    ``model`` is what the answer is read as: a model (the items' model when
+    ``many``), ``str`` (a bare string), ``bytes`` (a file), ``object`` (any
+    JSON) or ``type(None)`` (no body). ``retry_safe`` says whether an attempt
+    that may have reached the server can be repeated (a GET that changes
+    state is not); ``follow`` what ``api.ref()`` makes of an href of it.
+    Placeholders are ids (``{bunit}``), or ``{date}`` for ``YYYY-MM-DD``.
+    """
+
+    method: str
+    template: str
+    model: type[M]
+    many: bool = False
+    follow: Follow | None = None
+    retry_safe: bool = attrs.field(
+        default=attrs.Factory(lambda self: repeatable(self.method), takes_self=True)
+    )
+    pattern: re.Pattern[str] = attrs.field(init=False, repr=False, eq=False)
+    _format: str = attrs.field(init=False, repr=False, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        regex = _PLACEHOLDER.sub(
+            lambda m: _DATE_PART if m.group(1) == "date" else r"(\d+)", self.template
+        )
+        object.__setattr__(self, "pattern", re.compile(regex))
+        object.__setattr__(self, "_format", _PLACEHOLDER.sub("{}", self.template))
+
+    @property
+    def shared(self) -> bool:
+        """Concurrent requests may share one answer: a safe read."""
+        return self.method == "GET" and self.retry_safe
+
+    def path(self, *values: object) -> str:
+        """The path below the base URL with the placeholders filled in order."""
+        return self._format.format(*values)
+
+
+_ALL: list[Route[Any]] = []
+
+
+def _route(
+    method: str,
+    template: str,
+    model: type[M],
+    *,
+    many: bool = False,
+    follow: Follow | bool = True,
+    retry_safe: bool | None = None,
+) -> Route[M]:
+    """Declare a route; a GET of a model is followable unless ``follow=False``."""
+    kind: Follow | None = follow if isinstance(follow, Follow) else None
+    if follow is True and method == "GET" and model not in (str, bytes, object):
+        kind = Follow.COLLECTION if many else Follow.RESOURCE
+    route: Route[M] = (
+        Route(method, template, model, many, kind)
+        if retry_safe is None
+        else Route(method, template, model, many, kind, retry_safe)
+    )
+    _ALL.append(route)
+    return route
+
+
+NO_BODY = type(None)
+_B = "bunits/{bunit}"
+_C = _B + "/consumers/{consumer}"
+_N = _C + "/node"
+_S = _B + "/defaultserver"
+
+# The client's own routes.
+FULL_VERSION = _route("GET", "fullVersion", str)
+ME = _route("GET", "me", User)
+BUNIT_TREE = _route("GET", "bunits", SimpleBusinessUnit, follow=False)
+SEARCH_BUNITS = _route("GET", "search/bunits", BusinessUnit, many=True, follow=False)
+TIMEZONES = _route("GET", "timezones", TimeZone, many=True)
+TIMEZONE = _route("GET", "timezones/{timezone}", TimeZone, follow=Follow.TIMEZONE)
+TIMEZONE_OFFSET = _route("GET", "timezones/{timezone}/offset", object)
+OPERATING_SYSTEMS = _route("GET", "nodeoperatingsystems", NodeOperatingSystem, many=True)
+OPERATING_SYSTEM = _route("GET", "nodeoperatingsystems/{id}", NodeOperatingSystem)
+NODE_TYPES = _route("GET", "nodetypes", NodeType, many=True)
+NODE_TYPE = _route("GET", "nodetypes/{id}", NodeType)
+WARNING_TYPES = _route("GET", "nodewarningtypes", NodeWarningType, many=True)
+WARNING_TYPE = _route("GET", "nodewarningtypes/{id}", NodeWarningType)
+
+# Business units.
+BUNIT = _route("GET", _B, BusinessUnit, follow=Follow.BUNIT)
+BUNIT_UPDATE = _route("PUT", _B, BusinessUnit)
+BUNIT_DELETE = _route("DELETE", _B, NO_BODY)
+BUNIT_CHILDREN = _route("GET", _B + "/bunits", BusinessUnit, many=True)
+BUNIT_CREATE_CHILD = _route("POST", _B + "/bunits", BusinessUnit)
+BUNIT_ANCESTORS = _route("GET", _B + "/ancestors", BusinessUnit, many=True)
+BUNIT_USERS = _route("GET", _B + "/users", User, many=True)
+BUNIT_USER = _route("GET", _B + "/users/{user}", User)
+BUNIT_ADDRESSES = _route("GET", _B + "/addresses", Address, many=True)
+BUNIT_CONSUMERS = _route("GET", _B + "/consumers", Consumer, many=True)
+CONSUMER_CREATE = _route("POST", _B + "/consumers", Consumer)
+DEFAULT_SERVER = _route("GET", _S, BackupServer)
+DOMAINS = _route("GET", _S + "/domains", Domain, many=True)
+DOMAIN = _route("GET", _S + "/domains/{domain}", Domain)
+OPTION_SETS = _route("GET", _S + "/clientoptionsets", ClientOptionSet, many=True)
+OPTION_SET = _route("GET", _S + "/clientoptionsets/{set}", ClientOptionSet)
+
+# Billing of a business unit.
+CONTRACT = _route("GET", _B + "/contract", Contract)
+INVOICES = _route("GET", _B + "/invoices", Invoice, many=True)
+INVOICE = _route("GET", _B + "/invoices/{date}", Invoice)
+INVOICE_FILES = _route("GET", _B + "/invoicefiles", InvoiceFile, many=True)
+INVOICE_FILE_UPLOAD = _route("POST", _B + "/invoicefiles", InvoiceFile)
+INVOICE_FILE_CONTENT = _route("GET", _B + "/invoicefiles/{file}", bytes)
+BILLING = _route("GET", _B + "/billing", BillingData, many=True)
+BILLING_FOR = _route("GET", _B + "/billing/{date}", BillingData)
+
+# Consumption units.
+CONSUMER = _route("GET", _C, Consumer, follow=Follow.CONSUMER)
+CONSUMER_UPDATE = _route("PUT", _C, Consumer)
+CONSUMER_DELETE = _route("DELETE", _C, NO_BODY)
+AUDIT_LOGS = _route("GET", _C + "/auditlogs", AuditLogEntry, many=True)
+AUDIT_LOG_ENTRY = _route("GET", _C + "/auditlogs/{entry}", AuditLogEntry)
+REPORTS = _route("GET", _C + "/reports", NodeReport, many=True)
+REPORT_LATEST = _route("GET", _C + "/reports/latest", NodeReport)
+REPORT = _route("GET", _C + "/reports/{report}", NodeReport)
+JOBS = _route("GET", _C + "/jobs", Job, many=True)
+FIRST_JOB = _route("GET", _C + "/jobs/first", Job)
+JOB = _route("GET", _C + "/jobs/{job}", Job)
+
+# The backup node of a consumer.
+NODE = _route("GET", _N, Node, follow=Follow.NODE)
+NODE_CREATE = _route("POST", _N, Node)
+NODE_UPDATE = _route("PUT", _N, Node)
+NODE_DELETE = _route("DELETE", _N, NO_BODY)
+NODE_PASSWORD = _route("POST", _N + "/password", Node)
+NODE_SUGGESTED_NAME = _route("GET", _N + "/spname", str)
+# A GET that changes state: repeated only when it certainly never reached the server.
+NODE_ACTIVATE = _route("GET", _N + "/activate", str, retry_safe=False)
+FILESPACES = _route("GET", _N + "/filespaces", Filespace, many=True)
+FILESPACE = _route("GET", _N + "/filespaces/{filespace}", Filespace)
+PROXY_NODES = _route("GET", _N + "/possibleproxynodes", Node, many=True)
+PROXY_AGENT_ADD = _route("POST", _N + "/proxyagents", Node)
+PROXY_AGENT_REMOVE = _route("DELETE", _N + "/proxyagents/{agent}", NO_BODY)
+PROXY_TARGET_ADD = _route("POST", _N + "/proxytargets", Node)
+PROXY_TARGET_REMOVE = _route("DELETE", _N + "/proxytargets/{target}", NO_BODY)
+
+#: Every route of the SDK, in declaration order.
+ROUTES: tuple[Route[Any], ...] = tuple(_ALL)
+_FOLLOWABLE = tuple(route for route in ROUTES if route.follow is not None)
+
+
+def match(relative: str) -> tuple[Route[Any], tuple[str, ...]] | None:
+    """The followable route of a path below the base URL, and its placeholder values."""
+    for route in _FOLLOWABLE:
+        found = route.pattern.fullmatch(relative)
+        if found:
+            return route, found.groups()
+    return None

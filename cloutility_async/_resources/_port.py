@@ -1,0 +1,117 @@
+"""The narrow port between the proxies and their client.
+
+A proxy never sees the client: it holds a ``Port``, which offers exactly
+what a proxy needs (read JSON with concurrent reads shared, write, send a
+plain request, decode and structure an answer) plus the little per-client
+state proxies share (the first-job instants for the jobs clamp). The client
+owns the port and opens it with the sender of each ``async with`` session.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import httpx
+
+from .._converter import ConversionError, Reading, structure, structure_collection
+from .._exceptions import ClientStateError, DecodeError
+from .._hypermedia import Base
+from .._models import Collection
+from .._singleflight import SingleFlight
+from .._transport import decode_error
+from ._instant import ServerInstant
+
+if TYPE_CHECKING:
+    from .._transport import Sender
+
+__all__ = ["Port"]
+
+M = TypeVar("M")
+
+
+class Port:
+    """What the proxies of one client may do with it."""
+
+    __slots__ = ("_flights", "_reading", "_sender", "base", "first_jobs")
+
+    def __init__(self, base: Base, reading: Reading) -> None:
+        self.base = base
+        self._reading = reading
+        self._sender: Sender | None = None
+        self._flights = SingleFlight()
+        # The first job's `completed` per (bunit, consumer), for clamping job queries:
+        # it never changes once a job has run.
+        self.first_jobs: dict[tuple[int, int], ServerInstant] = {}
+
+    # -- the session ---------------------------------------------------------------
+
+    def open(self, sender: Sender) -> None:
+        self._sender = sender
+
+    def close(self) -> None:
+        self._sender = None
+
+    def sender(self) -> Sender:
+        """The open session's sender; ``ClientStateError`` outside ``async with``."""
+        if self._sender is None:
+            raise ClientStateError(
+                "the client is not open: use 'async with Cloutility(...) as api:'"
+            )
+        return self._sender
+
+    # -- requests ------------------------------------------------------------------
+
+    async def get_json(self, url: httpx.URL) -> tuple[Any, httpx.Response]:
+        """GET and decode JSON; concurrent GETs of one URL share a single request."""
+        sender = self.sender()
+
+        async def fetch() -> tuple[Any, httpx.Response]:
+            response = await sender.send("GET", url)
+            return sender.decode_json(response), response
+
+        return await self._flights.do(str(url), fetch)
+
+    async def write(
+        self, method: str, url: httpx.URL, *, retry_safe: bool, **options: Any
+    ) -> httpx.Response:
+        """Send a request that changes state; later GETs of what it changes start afresh.
+
+        ``retry_safe`` (from the route) says whether an attempt that may have
+        reached the server can be repeated; ``options`` are ``Sender.send``'s.
+        """
+        sender = self.sender()
+        # The written resource, its sub-resources and the collection it belongs to.
+        changed = str(url.copy_with(query=None)).rsplit("/", 1)[0]
+        self._flights.forget_prefix(changed)
+        try:
+            return await sender.send(method, url, idempotent=retry_safe, **options)
+        finally:
+            self._flights.forget_prefix(changed)
+
+    async def send(self, url: httpx.URL, **options: Any) -> httpx.Response:
+        """A GET that changes nothing and is not shared (CSV, files, bare strings)."""
+        return await self.sender().send("GET", url, **options)
+
+    # -- answers -------------------------------------------------------------------
+
+    def decode(self, response: httpx.Response) -> Any:
+        """The JSON body (None when empty); ``DecodeError`` if it is not JSON."""
+        return self.sender().decode_json(response)
+
+    def model(self, data: Any, cls: type[M], response: httpx.Response) -> M:
+        try:
+            return structure(data, cls, self._reading)
+        except ConversionError as exc:
+            raise _decode_error(exc, response) from exc
+
+    def collection(self, data: Any, cls: type[M], response: httpx.Response) -> Collection[M]:
+        if isinstance(data, list):  # some routes answer a bare JSON array
+            data = {"href": str(response.request.url), "total": len(data), "items": data}
+        try:
+            return structure_collection(data, cls, self._reading)
+        except ConversionError as exc:
+            raise _decode_error(exc, response) from exc
+
+
+def _decode_error(exc: ConversionError, response: httpx.Response) -> DecodeError:
+    return decode_error(f"the response does not fit the model: {exc}", response)
