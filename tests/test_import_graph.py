@@ -64,3 +64,45 @@ def test_the_simulator_imports_nothing_from_the_sdk(path: Path) -> None:
     outside = {m for m in sdk_imports(path) if not m.startswith("cloutility_async.testing")}
     allowed = {"cloutility_async"} if path.name == "pytest_plugin.py" else set()
     assert outside <= allowed, f"{module_name(path)} imports {sorted(outside - allowed)}"
+
+
+def module_path(name: str) -> Path:
+    relative = Path(*name.split(".")[1:])
+    package = PACKAGE / relative / "__init__.py"
+    return package if package.exists() else (PACKAGE / relative).with_suffix(".py")
+
+
+def imported_closure(path: Path) -> set[str]:
+    """Every SDK module ``path`` imports, directly or through the modules it imports."""
+    seen: set[str] = set()
+    todo = [path]
+    while todo:
+        for name in sdk_imports(todo.pop()) - seen:
+            seen.add(name)
+            todo.append(module_path(name))
+    return seen
+
+
+SENDING = {
+    "cloutility_async._client",
+    "cloutility_async._transport",
+    "cloutility_async._aiohttp_transport",
+    "cloutility_async._auth",
+    "cloutility_async._resources",
+}
+
+
+def test_hypermedia_imports_nothing_that_sends() -> None:
+    """_hypermedia.py (URLs, the route table, actions) reaches no module that sends."""
+    reached = imported_closure(PACKAGE / "_hypermedia.py")
+    assert "cloutility_async._models" in reached  # the reader sees its real imports
+    assert not {m for m in reached if m in SENDING or m.startswith("cloutility_async._resources")}
+
+
+RESOURCE_FILES = sorted((PACKAGE / "_resources").glob("*.py"))
+
+
+@pytest.mark.parametrize("path", RESOURCE_FILES, ids=lambda p: module_name(p))
+def test_no_resource_module_imports_the_client(path: Path) -> None:
+    """Proxies see their client only through the port: no _resources module imports _client."""
+    assert "cloutility_async._client" not in sdk_imports(path)

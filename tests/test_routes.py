@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import attrs
@@ -11,39 +13,29 @@ import httpx
 import pytest
 import respx
 
-from cloutility_async import ValidationError
+from cloutility_async import Cloutility, ValidationError
+from cloutility_async import _hypermedia as routes
+from cloutility_async._hypermedia import Route
 from cloutility_async._models import (
-    Address,
     APIEndpoint,
     AuditLogEntry,
     AuditLogType,
-    BackupServer,
-    BillingData,
     BusinessUnit,
     ClientOptionSet,
     Consumer,
-    Contract,
     Domain,
-    Filespace,
     Invoice,
-    InvoiceFile,
-    Job,
     Node,
     NodeOperatingSystem,
-    NodeReport,
     NodeType,
-    NodeWarningType,
-    SimpleBusinessUnit,
     TimeZone,
     User,
 )
 from cloutility_async._resources import (
-    BusinessUnitRef,
     CollectionRef,
     ConsumerRef,
     NodeRef,
     ResourceRef,
-    TimeZoneRef,
 )
 from tests.fakeportal import BASE_URL, FakePortal
 
@@ -52,6 +44,7 @@ pytestmark = pytest.mark.anyio
 UTC = dt.timezone.utc
 CET = dt.timezone(dt.timedelta(hours=1))
 NO_BODY = object()
+MULTIPART = object()  # a multipart/form-data body (the upload's own tests read it)
 
 C = "bunits/22/consumers/408"  # the consumer every consumer and node test uses
 N = f"{C}/node"
@@ -101,6 +94,8 @@ def check(
     assert sorted(request.url.params.multi_items()) == sorted(params or [])
     if body is NO_BODY:
         assert request.content == b""
+    elif body is MULTIPART:
+        assert request.headers["content-type"].startswith("multipart/form-data; boundary=")
     else:
         assert request.headers["content-type"].startswith("application/json")
         assert json.loads(request.content) == body
@@ -400,107 +395,694 @@ BILLING = {
 }
 
 
-# -- the client's own routes --------------------------------------------------------------
+# -- one table of cases: each call, the request it sends and the answer it reads ------------
+
+B, CU = 22, 408  # the business unit and consumer every case uses
+CONSUMER_IDS = (B, CU)
 
 
-async def test_full_version_returns_the_bare_json_string() -> None:
-    """full_version() sends GET fullVersion and returns the bare JSON string."""
+@attrs.frozen
+class Case:
+    """A call, the route it must send (at ``ids``), and the answer it reads."""
+
+    id: str
+    route: Route[Any]
+    call: Callable[[Cloutility], Awaitable[Any]]
+    answer: Any = None  # the JSON answered; a list for a list route; None: 204
+    ids: tuple[object, ...] = ()
+    params: list[tuple[str, str]] = attrs.Factory(list)
+    body: Any = NO_BODY
+    before: tuple[tuple[Route[Any], tuple[object, ...], Any], ...] = ()  # answered first
+    then: Callable[[Any], bool] = lambda _: True  # what the read result must hold
+
+    def answer_kwargs(self) -> dict[str, Any]:
+        if self.answer is None:
+            return {"status_code": 204}
+        if isinstance(self.answer, bytes):
+            return {"content": self.answer, "headers": {"Content-Type": "application/pdf"}}
+        if self.route.many and isinstance(self.answer, list):
+            return {"json": listing(self.route.path(*self.ids), self.answer)}
+        return {"json": self.answer, "status_code": 201 if self.route.method == "POST" else 200}
+
+
+async def collect(items: AsyncIterator[Any]) -> list[Any]:
+    return [item async for item in items]
+
+
+async def update_bunit(api: Cloutility) -> BusinessUnit:
+    unit = await api.bunit(B).get()
+    return await api.bunit(B).update(attrs.evolve(unit, name="Company AB (new)"))
+
+
+async def update_consumer(api: Cloutility) -> Consumer:
+    ref = api.bunit(B).consumer(CU)
+    return await ref.update(attrs.evolve(await ref, note="Moved to the lab."))
+
+
+async def update_node(api: Cloutility) -> Node:
+    ref = api.bunit(B).consumer(CU).node
+    return await ref.update(attrs.evolve(await ref, contact="it@example.com"))
+
+
+def consumer(api: Cloutility) -> ConsumerRef:
+    return api.bunit(B).consumer(CU)
+
+
+def node(api: Cloutility) -> NodeRef:
+    return api.bunit(B).consumer(CU).node
+
+
+NEW_CHILD = {"name": "Marketing Department", "registrationNumber": "123456789999"}
+NODE_IDS = {"operatingSystem": {"id": 3}, "type": {"id": 1}, "domain": {"id": 1}}
+AUDIT_DEFAULTS = [
+    ("limit", "100"),
+    ("offset", "0"),
+    ("includeDescendants", "false"),
+    ("orderDesc", "true"),
+    *[("types", str(t)) for t in (0, 100, 200, 300, 400)],
+]
+INTERVAL = [("startTime", "2023-11-03T08:00:00Z"), ("endTime", "2023-11-04T00:00:00Z")]
+
+CASES: list[Case] = [
+    # the client's own routes
+    Case(
+        "full-version",
+        routes.FULL_VERSION,
+        lambda api: api.full_version(),
+        "1.0.4480.0",
+        then=lambda v: v == "1.0.4480.0",
+    ),
+    Case(
+        "me",
+        routes.ME,
+        lambda api: api.me(),
+        USER,
+        then=lambda u: (
+            u.name == "alice"
+            and isinstance(u.business_unit, BusinessUnit)
+            and u.business_unit.id == 22
+        ),
+    ),
+    Case(
+        "bunit-tree",
+        routes.BUNIT_TREE,
+        lambda api: api.bunit_tree(),
+        TREE,
+        then=lambda t: (
+            [c.id for c in t.business_units] == [76, 94] and t.business_units[1].parent_id == 22
+        ),
+    ),
+    Case(
+        "bunit-tree-of-a-root",
+        routes.BUNIT_TREE,
+        lambda api: api.bunit_tree(76),
+        TREE["businessUnits"][0],
+        params=[("bunitId", "76")],
+        then=lambda t: t.name == "Marketing Department",
+    ),
+    Case(
+        "search-bunits",
+        routes.SEARCH_BUNITS,
+        lambda api: api.search_bunits("Marketing & Sales"),
+        [CHILD_UNIT],
+        params=[("searchTerm", "Marketing & Sales")],
+        then=lambda f: f[0].id == 76,
+    ),
+    Case(
+        "timezones",
+        routes.TIMEZONES,
+        lambda api: api.timezones(),
+        [TIME_ZONE],
+        then=lambda z: z[0].windows_id == "W. Europe Standard Time",
+    ),
+    Case(
+        "timezone",
+        routes.TIMEZONE,
+        lambda api: api.timezone(4).get(),
+        TIME_ZONE,
+        ids=(4,),
+        then=lambda z: (
+            z.id == 4
+            and isinstance(z.actions[0], APIEndpoint)
+            and z.actions[0].name == "Calculate UTC offset"
+        ),
+    ),
+    Case(
+        "utc-offset-of-an-aware-datetime",
+        routes.TIMEZONE_OFFSET,
+        lambda api: api.timezone(4).utc_offset(dt.datetime(2023, 11, 3, 9, 0, tzinfo=CET)),
+        60,
+        ids=(4,),
+        params=[("date", "2023-11-03T08:00:00Z")],
+        then=lambda v: v == 60,
+    ),
+    Case(
+        "utc-offset-of-a-date-is-midnight-utc",
+        routes.TIMEZONE_OFFSET,
+        lambda api: api.timezone(4).utc_offset(dt.date(2023, 7, 1)),
+        120,
+        ids=(4,),
+        params=[("date", "2023-07-01T00:00:00Z")],
+        then=lambda v: v == 120,
+    ),
+    Case(
+        "node-operating-systems",
+        routes.OPERATING_SYSTEMS,
+        lambda api: api.node_operating_systems(),
+        [OPERATING_SYSTEM],
+        then=lambda s: s[0].supported_node_types[0].short_name == "FS",
+    ),
+    Case(
+        "node-types",
+        routes.NODE_TYPES,
+        lambda api: api.node_types(),
+        [NODE_TYPE],
+        then=lambda t: t[0].name == "File server",
+    ),
+    Case(
+        "node-warning-types",
+        routes.WARNING_TYPES,
+        lambda api: api.node_warning_types(),
+        [WARNING_TYPE],
+        then=lambda k: k[0].uses_limit is True,
+    ),
+    # business units
+    Case(
+        "bunit-get",
+        routes.BUNIT,
+        lambda api: api.bunit(B).get(),
+        BUSINESS_UNIT,
+        ids=(B,),
+        then=lambda u: (
+            u.name == "Company AB" and isinstance(u.time_zone, TimeZone) and u.time_zone.id == 4
+        ),
+    ),
+    Case(
+        "bunit-update-puts-every-field-back",
+        routes.BUNIT_UPDATE,
+        update_bunit,
+        {**BUSINESS_UNIT, "name": "Company AB (new)"},
+        ids=(B,),
+        body={**BUSINESS_UNIT, "name": "Company AB (new)"},
+        before=((routes.BUNIT, (B,), BUSINESS_UNIT),),
+        then=lambda u: u.name.endswith("(new)"),
+    ),
+    Case("bunit-delete", routes.BUNIT_DELETE, lambda api: api.bunit(B).delete(), ids=(B,)),
+    Case(
+        "bunit-children",
+        routes.BUNIT_CHILDREN,
+        lambda api: api.bunit(B).children(),
+        [CHILD_UNIT],
+        ids=(B,),
+        then=lambda c: c[0].registration_number == "123456789999",
+    ),
+    Case(
+        "bunit-create-child-with-a-time-zone-model",
+        routes.BUNIT_CREATE_CHILD,
+        lambda api: api.bunit(B).create_child(
+            name="Marketing Department",
+            registration_number="123456789999",
+            time_zone=TimeZone(id=4),
+        ),
+        CHILD_UNIT,
+        ids=(B,),
+        body={**NEW_CHILD, "timeZone": {"id": 4}},
+        then=lambda c: c.id == 76,
+    ),
+    Case(
+        "bunit-create-child-with-a-time-zone-id",
+        routes.BUNIT_CREATE_CHILD,
+        lambda api: api.bunit(B).create_child(
+            name="Marketing Department", registration_number="123456789999", time_zone=4
+        ),
+        CHILD_UNIT,
+        ids=(B,),
+        body={**NEW_CHILD, "timeZone": {"id": 4}},
+    ),
+    Case(
+        "bunit-create-child-with-only-a-name",
+        routes.BUNIT_CREATE_CHILD,
+        lambda api: api.bunit(B).create_child(name="Marketing Department"),
+        CHILD_UNIT,
+        ids=(B,),
+        body={"name": "Marketing Department"},
+    ),
+    Case(
+        "bunit-users",
+        routes.BUNIT_USERS,
+        lambda api: api.bunit(B).users(),
+        [USER],
+        ids=(B,),
+        then=lambda u: u[0].email == "alice@example.com",
+    ),
+    Case(
+        "bunit-consumers",
+        routes.BUNIT_CONSUMERS,
+        lambda api: api.bunit(B).consumers(),
+        [CONSUMER],
+        ids=(B,),
+        then=lambda c: c[0].name == "JennysWS",
+    ),
+    Case(
+        "bunit-create-consumer-sends-camel-case-keys",
+        routes.CONSUMER_CREATE,
+        lambda api: api.bunit(B).create_consumer(
+            name="JennysWS",
+            note="Jenny's workstation.",
+            external_reference="CRM-77",
+            allow_no_activity=False,
+        ),
+        CONSUMER,
+        ids=(B,),
+        body={
+            "name": "JennysWS",
+            "note": "Jenny's workstation.",
+            "externalReference": "CRM-77",
+            "allowNoActivity": False,
+        },
+        then=lambda c: c.id == 408,
+    ),
+    Case(
+        "bunit-create-consumer-with-only-a-name",
+        routes.CONSUMER_CREATE,
+        lambda api: api.bunit(B).create_consumer(name="LisasWS"),
+        CONSUMER,
+        ids=(B,),
+        body={"name": "LisasWS"},
+    ),
+    Case(
+        "bunit-default-server",
+        routes.DEFAULT_SERVER,
+        lambda api: api.bunit(B).default_server(),
+        SERVER,
+        ids=(B,),
+        then=lambda s: s.name == "TSM01",
+    ),
+    Case(
+        "bunit-domains",
+        routes.DOMAINS,
+        lambda api: api.bunit(B).domains(),
+        [DOMAIN],
+        ids=(B,),
+        then=lambda d: d[0].backup_retention == 30,
+    ),
+    Case(
+        "bunit-client-option-sets",
+        routes.OPTION_SETS,
+        lambda api: api.bunit(B).client_option_sets(),
+        [CLIENT_OPTION_SET],
+        ids=(B,),
+        then=lambda s: s[0].name == "WINDOWS",
+    ),
+    # billing
+    Case(
+        "bunit-contract",
+        routes.CONTRACT,
+        lambda api: api.bunit(B).contract(),
+        CONTRACT,
+        ids=(B,),
+        then=lambda c: c.erp_reference == "ERP-1001" and c.currency.code == "SEK",
+    ),
+    Case(
+        "bunit-invoices",
+        routes.INVOICES,
+        lambda api: api.bunit(B).invoices(),
+        [INVOICE],
+        ids=(B,),
+        then=lambda i: i[0].lines[0].unit_price == 10.0,
+    ),
+    Case(
+        "bunit-invoice-of-a-date",
+        routes.INVOICE,
+        lambda api: api.bunit(B).invoice(dt.date(2023, 11, 1)),
+        INVOICE,
+        ids=(B, "2023-11-01"),
+        then=lambda i: i.id == 15,
+    ),
+    Case(
+        "bunit-invoice-of-a-date-string",
+        routes.INVOICE,
+        lambda api: api.bunit(B).invoice("2023-11-01"),
+        INVOICE,
+        ids=(B, "2023-11-01"),
+    ),
+    Case(
+        "bunit-invoice-files",
+        routes.INVOICE_FILES,
+        lambda api: api.bunit(B).invoice_files(),
+        [INVOICE_FILE],
+        ids=(B,),
+        then=lambda f: f[0].file_name == "invoice-2023-11.pdf",
+    ),
+    Case(
+        "bunit-invoice-file-download",
+        routes.INVOICE_FILE_CONTENT,
+        lambda api: api.bunit(B).download_invoice_file(4),
+        b"%PDF-1.4",
+        ids=(B, 4),
+        then=lambda data: data == b"%PDF-1.4",
+    ),
+    Case(
+        "bunit-invoice-file-upload",
+        routes.INVOICE_FILE_UPLOAD,
+        lambda api: api.bunit(B).upload_invoice_file(b"%PDF-1.4", filename="nov.pdf"),
+        INVOICE_FILE,
+        ids=(B,),
+        params=[("sendToBillingAddress", "false")],
+        body=MULTIPART,
+        then=lambda f: f.id == 4,
+    ),
+    Case(
+        "bunit-billing-without-include-next",
+        routes.BILLING,
+        lambda api: api.bunit(B).billing(),
+        [BILLING],
+        ids=(B,),
+        then=lambda d: d[0].invoice_date_str == "2023-11-01",
+    ),
+    Case(
+        "bunit-billing-with-include-next",
+        routes.BILLING,
+        lambda api: api.bunit(B).billing(include_next=2),
+        [BILLING],
+        ids=(B,),
+        params=[("includeNext", "2")],
+        then=lambda d: d[0].summary[0].total == 1234.5,
+    ),
+    Case(
+        "bunit-billing-for-a-date",
+        routes.BILLING_FOR,
+        lambda api: api.bunit(B).billing_for(dt.date(2023, 11, 1)),
+        BILLING,
+        ids=(B, "2023-11-01"),
+        then=lambda d: (
+            d.invoice_date == dt.datetime(2023, 11, 1, tzinfo=UTC)
+            and isinstance(d.invoices[0], Invoice)
+        ),
+    ),
+    Case(
+        "bunit-billing-for-a-date-string",
+        routes.BILLING_FOR,
+        lambda api: api.bunit(B).billing_for("2023-11-01"),
+        BILLING,
+        ids=(B, "2023-11-01"),
+    ),
+    # consumers
+    Case(
+        "consumer-get",
+        routes.CONSUMER,
+        lambda api: consumer(api).get(),
+        CONSUMER,
+        ids=CONSUMER_IDS,
+        then=lambda c: c.billing_start_date == dt.datetime(2023, 6, 9, tzinfo=UTC),
+    ),
+    Case(
+        "consumer-update-puts-every-field-back",
+        routes.CONSUMER_UPDATE,
+        update_consumer,
+        {**CONSUMER, "note": "Moved to the lab."},
+        ids=CONSUMER_IDS,
+        body={**CONSUMER, "note": "Moved to the lab."},
+        before=((routes.CONSUMER, CONSUMER_IDS, CONSUMER),),
+        then=lambda c: c.note == "Moved to the lab.",
+    ),
+    Case(
+        "consumer-delete-keeps-associations-by-default",
+        routes.CONSUMER_DELETE,
+        lambda api: consumer(api).delete(),
+        ids=CONSUMER_IDS,
+        params=[("deleteAssociations", "false")],
+    ),
+    Case(
+        "consumer-delete-with-associations-and-comment",
+        routes.CONSUMER_DELETE,
+        lambda api: consumer(api).delete(delete_associations=True, comment="Replaced"),
+        ids=CONSUMER_IDS,
+        params=[("deleteAssociations", "true"), ("deletionComment", "Replaced")],
+    ),
+    Case(
+        "consumer-audit-log-defaults",
+        routes.AUDIT_LOGS,
+        lambda api: collect(consumer(api).audit_log()),
+        [AUDIT_ENTRY],
+        ids=CONSUMER_IDS,
+        params=AUDIT_DEFAULTS,
+        then=lambda e: e[0].type is AuditLogType.CREATE,
+    ),
+    Case(
+        "consumer-reports",
+        routes.REPORTS,
+        lambda api: consumer(api).reports(),
+        [REPORT],
+        ids=CONSUMER_IDS,
+        then=lambda r: r[0].mega_bytes == 1024.5,
+    ),
+    Case(
+        "consumer-reports-with-every-parameter",
+        routes.REPORTS,
+        lambda api: consumer(api).reports(
+            start=dt.datetime(2023, 11, 3, 9, 0, tzinfo=CET),
+            end=dt.date(2023, 11, 10),
+            status=True,
+            warnings=False,
+        ),
+        [REPORT],
+        ids=CONSUMER_IDS,
+        params=[
+            ("startDate", "2023-11-03T08:00:00Z"),
+            ("endDate", "2023-11-10T00:00:00Z"),
+            ("status", "true"),
+            ("warnings", "false"),
+        ],
+        then=lambda r: r[0].warnings[0].type.name == "High storage",
+    ),
+    Case(
+        "consumer-latest-report",
+        routes.REPORT_LATEST,
+        lambda api: consumer(api).latest_report(),
+        REPORT,
+        ids=CONSUMER_IDS,
+        then=lambda r: r.report_date == dt.datetime(2023, 11, 3, tzinfo=UTC),
+    ),
+    Case(
+        "consumer-latest-report-for-a-user",
+        routes.REPORT_LATEST,
+        lambda api: consumer(api).latest_report(7),
+        REPORT,
+        ids=CONSUMER_IDS,
+        params=[("userId", "7")],
+        then=lambda r: r.id == 77,
+    ),
+    Case(
+        "consumer-first-job",
+        routes.FIRST_JOB,
+        lambda api: consumer(api).first_job(),
+        FIRST_JOB,
+        ids=CONSUMER_IDS,
+        then=lambda j: j.completed == dt.datetime(2023, 6, 10, 2, tzinfo=UTC),
+    ),
+    Case(
+        "consumer-jobs-without-an-interval-asks-no-first-job",
+        routes.JOBS,
+        lambda api: consumer(api).jobs(),
+        [JOB],
+        ids=CONSUMER_IDS,
+        then=lambda j: j[0].duration == dt.timedelta(minutes=12, seconds=30),
+    ),
+    Case(
+        "consumer-jobs-in-an-interval",
+        routes.JOBS,
+        lambda api: consumer(api).jobs(
+            dt.datetime(2023, 11, 3, 9, 0, tzinfo=CET), dt.date(2023, 11, 4)
+        ),
+        [JOB],
+        ids=CONSUMER_IDS,
+        params=INTERVAL,
+        before=((routes.FIRST_JOB, CONSUMER_IDS, FIRST_JOB),),
+        then=lambda j: j[0].id == 9001,
+    ),
+    Case(
+        "consumer-jobs-start-is-clamped-to-the-first-job",
+        routes.JOBS,
+        lambda api: consumer(api).jobs(
+            dt.datetime(2020, 1, 1, tzinfo=UTC), dt.datetime(2023, 11, 4, tzinfo=UTC)
+        ),
+        [JOB],
+        ids=CONSUMER_IDS,
+        params=[("startTime", "2023-06-10T02:00:00Z"), ("endTime", "2023-11-04T00:00:00Z")],
+        before=((routes.FIRST_JOB, CONSUMER_IDS, FIRST_JOB),),
+    ),
+    # nodes
+    Case(
+        "node-get",
+        routes.NODE,
+        lambda api: node(api).get(),
+        NODE,
+        ids=CONSUMER_IDS,
+        then=lambda n: n.tsm_name == "JENNYSWS" and n.cpu_count == 4,
+    ),
+    Case(
+        "node-create-with-models-sends-them-by-id",
+        routes.NODE_CREATE,
+        lambda api: node(api).create(
+            operating_system=NodeOperatingSystem(id=3),
+            node_type=NodeType(id=1),
+            domain=Domain(id=1),
+            client_option_set=ClientOptionSet(id=2),
+            contact="jenny@example.com",
+            cpu_count=4,
+        ),
+        NODE,
+        ids=CONSUMER_IDS,
+        body={
+            **NODE_IDS,
+            "clientOptionSet": {"id": 2},
+            "contact": "jenny@example.com",
+            "cpuCount": 4,
+        },
+        then=lambda n: n.id == 512,
+    ),
+    Case(
+        "node-create-with-ids",
+        routes.NODE_CREATE,
+        lambda api: node(api).create(
+            operating_system=3, node_type=1, domain=1, client_option_set=2
+        ),
+        NODE,
+        ids=CONSUMER_IDS,
+        body={**NODE_IDS, "clientOptionSet": {"id": 2}},
+        then=lambda n: n.domain.name == "STANDARD",
+    ),
+    Case(
+        "node-update-puts-every-field-back",
+        routes.NODE_UPDATE,
+        update_node,
+        {**NODE, "contact": "it@example.com"},
+        ids=CONSUMER_IDS,
+        body={**NODE, "contact": "it@example.com"},
+        before=((routes.NODE, CONSUMER_IDS, NODE),),
+        then=lambda n: n.contact == "it@example.com",
+    ),
+    Case("node-delete", routes.NODE_DELETE, lambda api: node(api).delete(), ids=CONSUMER_IDS),
+    Case(
+        "node-set-password",
+        routes.NODE_PASSWORD,
+        lambda api: node(api).set_password("n3w-Pa55"),
+        NODE,
+        ids=CONSUMER_IDS,
+        body={"tsmPassword": "n3w-Pa55"},
+    ),
+    Case(
+        "node-suggested-name",
+        routes.NODE_SUGGESTED_NAME,
+        lambda api: node(api).suggested_name(),
+        "COMPANYAB_JENNYSWS",
+        ids=CONSUMER_IDS,
+        then=lambda name: name == "COMPANYAB_JENNYSWS",
+    ),
+    Case(
+        "node-activate",
+        routes.NODE_ACTIVATE,
+        lambda api: node(api).activate("JENNYSWS"),
+        "Node JENNYSWS activated",
+        ids=CONSUMER_IDS,
+        params=[("tsmName", "JENNYSWS")],
+        then=lambda answer: answer == "Node JENNYSWS activated",
+    ),
+    Case(
+        "node-filespaces",
+        routes.FILESPACES,
+        lambda api: node(api).filespaces(),
+        [FILESPACE],
+        ids=CONSUMER_IDS,
+        params=[("tsmSync", "false")],
+        then=lambda s: s[0].capacity_mega_bytes == 476000.0,
+    ),
+    Case(
+        "node-filespaces-synced",
+        routes.FILESPACES,
+        lambda api: node(api).filespaces(tsm_sync=True),
+        [FILESPACE],
+        ids=CONSUMER_IDS,
+        params=[("tsmSync", "true")],
+    ),
+    Case(
+        "node-possible-proxy-nodes",
+        routes.PROXY_NODES,
+        lambda api: node(api).possible_proxy_nodes(),
+        [{**NODE, "tsmName": "FILESRV"}],
+        ids=CONSUMER_IDS,
+        then=lambda n: n[0].tsm_name == "FILESRV",
+    ),
+    Case(
+        "node-add-proxy-agent",
+        routes.PROXY_AGENT_ADD,
+        lambda api: node(api).add_proxy_agent(409),
+        NODE,
+        ids=CONSUMER_IDS,
+        params=[("proxyAgentId", "409")],
+    ),
+    Case(
+        "node-add-proxy-target",
+        routes.PROXY_TARGET_ADD,
+        lambda api: node(api).add_proxy_target(409),
+        NODE,
+        ids=CONSUMER_IDS,
+        params=[("proxyTargetId", "409")],
+    ),
+    Case(
+        "node-remove-proxy-agent",
+        routes.PROXY_AGENT_REMOVE,
+        lambda api: node(api).remove_proxy_agent(409),
+        ids=(*CONSUMER_IDS, 409),
+    ),
+    Case(
+        "node-remove-proxy-target",
+        routes.PROXY_TARGET_REMOVE,
+        lambda api: node(api).remove_proxy_target(409),
+        ids=(*CONSUMER_IDS, 409),
+    ),
+]
+
+
+def reads_as_declared(result: Any, route: Route[Any]) -> bool:
+    """The result has the type the route's table entry declares."""
+    if route.many:
+        return isinstance(result, list) and all(isinstance(x, route.model) for x in result)
+    if route.model is routes.NO_BODY:
+        return result is None
+    return route.model is object or isinstance(result, route.model)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+async def test_each_call_sends_its_route_and_reads_its_answer(case: Case) -> None:
+    """The call sends exactly its route's method, path, query and body, and reads the answer."""
     portal = FakePortal()
-    route = portal.route("GET", "fullVersion", json="1.0.4480.0")
+    for route, ids, answer in case.before:
+        portal.route(route.method, route.path(*ids), json=answer)
+    path = case.route.path(*case.ids)
+    mocked = portal.route(case.route.method, path, **case.answer_kwargs())
     async with portal.client() as api:
-        assert await api.full_version() == "1.0.4480.0"
-    check(only_request(route), "GET", "fullVersion")
+        result = await case.call(api)
+    check(only_request(mocked), case.route.method, path, case.params, case.body)
+    assert reads_as_declared(result, case.route)
+    assert case.then(result)
 
 
-async def test_me_gets_the_current_user() -> None:
-    """me() sends GET me and returns a User with its business unit."""
-    portal = FakePortal()
-    route = portal.route("GET", "me", json=USER)
-    async with portal.client() as api:
-        user = await api.me()
-    check(only_request(route), "GET", "me")
-    assert isinstance(user, User)
-    assert user.name == "alice"
-    assert isinstance(user.business_unit, BusinessUnit)
-    assert user.business_unit.id == 22
+def test_every_route_of_the_table_is_called_or_followed() -> None:
+    """No route is declared without a case: a call sends it, or ref() follows it."""
+    called = {case.route for case in CASES}
+    followed = {route for route in routes.ROUTES if route.follow is not None}
+    assert [r.template for r in routes.ROUTES if r not in called | followed] == []
 
 
-async def test_bunit_tree_gets_the_callers_tree() -> None:
-    """bunit_tree() sends GET bunits without a query and returns the SimpleBusinessUnit tree."""
-    portal = FakePortal()
-    route = portal.route("GET", "bunits", json=TREE)
-    async with portal.client() as api:
-        tree = await api.bunit_tree()
-    check(only_request(route), "GET", "bunits")
-    assert isinstance(tree, SimpleBusinessUnit)
-    assert [child.id for child in tree.business_units] == [76, 94]
-    assert tree.business_units[1].parent_id == 22
+def test_each_route_is_declared_once() -> None:
+    """A (method, template) pair appears once in the table."""
+    keys = [(route.method, route.template) for route in routes.ROUTES]
+    assert len(keys) == len(set(keys))
 
 
-async def test_bunit_tree_with_a_root_sends_bunit_id() -> None:
-    """bunit_tree(76) sends GET bunits?bunitId=76."""
-    portal = FakePortal()
-    route = portal.route("GET", "bunits", json=TREE["businessUnits"][0])
-    async with portal.client() as api:
-        tree = await api.bunit_tree(76)
-    check(only_request(route), "GET", "bunits", [("bunitId", "76")])
-    assert isinstance(tree, SimpleBusinessUnit)
-    assert tree.name == "Marketing Department"
-
-
-async def test_search_bunits_sends_search_term() -> None:
-    """search_bunits() sends GET search/bunits?searchTerm= and returns BusinessUnits."""
-    portal = FakePortal()
-    route = portal.route("GET", "search/bunits", json=listing("search/bunits", [CHILD_UNIT]))
-    async with portal.client() as api:
-        found = await api.search_bunits("Marketing & Sales")
-    check(only_request(route), "GET", "search/bunits", [("searchTerm", "Marketing & Sales")])
-    assert [type(unit) for unit in found] == [BusinessUnit]
-    assert found[0].id == 76
-
-
-async def test_timezones_lists_time_zones() -> None:
-    """timezones() sends GET timezones and returns TimeZones."""
-    portal = FakePortal()
-    route = portal.route("GET", "timezones", json=listing("timezones", [TIME_ZONE]))
-    async with portal.client() as api:
-        zones = await api.timezones()
-    check(only_request(route), "GET", "timezones")
-    assert [type(zone) for zone in zones] == [TimeZone]
-    assert zones[0].windows_id == "W. Europe Standard Time"
-
-
-async def test_timezone_get_fetches_one_time_zone() -> None:
-    """api.timezone(4).get() sends GET timezones/4 and returns a TimeZone with its action."""
-    portal = FakePortal()
-    route = portal.route("GET", "timezones/4", json=TIME_ZONE)
-    async with portal.client() as api:
-        zone = await api.timezone(4).get()
-    check(only_request(route), "GET", "timezones/4")
-    assert isinstance(zone, TimeZone)
-    assert zone.id == 4
-    assert isinstance(zone.actions[0], APIEndpoint)
-    assert zone.actions[0].name == "Calculate UTC offset"
-
-
-async def test_timezone_utc_offset_sends_an_aware_datetime_as_utc() -> None:
-    """utc_offset() sends GET timezones/4/offset?date= in ISO 8601 UTC with a Z."""
-    portal = FakePortal()
-    route = portal.route("GET", "timezones/4/offset", json=60)
-    async with portal.client() as api:
-        offset = await api.timezone(4).utc_offset(dt.datetime(2023, 11, 3, 9, 0, tzinfo=CET))
-    check(only_request(route), "GET", "timezones/4/offset", [("date", "2023-11-03T08:00:00Z")])
-    assert offset == 60
-
-
-async def test_timezone_utc_offset_sends_a_date_as_midnight_utc() -> None:
-    """utc_offset(date) sends the date as midnight UTC."""
-    portal = FakePortal()
-    route = portal.route("GET", "timezones/4/offset", json=120)
-    async with portal.client() as api:
-        offset = await api.timezone(4).utc_offset(dt.date(2023, 7, 1))
-    check(only_request(route), "GET", "timezones/4/offset", [("date", "2023-07-01T00:00:00Z")])
-    assert offset == 120
+# -- calls with more than one request -------------------------------------------------
 
 
 async def test_invoke_fills_in_the_time_zone_action() -> None:
@@ -513,402 +1095,6 @@ async def test_invoke_fills_in_the_time_zone_action() -> None:
         offset = await api.invoke(zone.actions[0], date=dt.datetime(2023, 11, 3, 9, 0, tzinfo=CET))
     check(only_request(route), "GET", "timezones/4/offset", [("date", "2023-11-03T08:00:00Z")])
     assert offset == 60
-
-
-async def test_node_operating_systems_lists_them() -> None:
-    """node_operating_systems() sends GET nodeoperatingsystems."""
-    portal = FakePortal()
-    body = listing("nodeoperatingsystems", [OPERATING_SYSTEM])
-    route = portal.route("GET", "nodeoperatingsystems", json=body)
-    async with portal.client() as api:
-        systems = await api.node_operating_systems()
-    check(only_request(route), "GET", "nodeoperatingsystems")
-    assert [type(os) for os in systems] == [NodeOperatingSystem]
-    assert systems[0].supported_node_types[0].short_name == "FS"
-
-
-async def test_node_operating_system_by_ref() -> None:
-    """api.ref(nodeoperatingsystems/3).get() sends GET nodeoperatingsystems/3."""
-    portal = FakePortal()
-    route = portal.route("GET", "nodeoperatingsystems/3", json=OPERATING_SYSTEM)
-    async with portal.client() as api:
-        system = await api.ref(href("nodeoperatingsystems/3")).get()
-    check(only_request(route), "GET", "nodeoperatingsystems/3")
-    assert isinstance(system, NodeOperatingSystem)
-    assert system.name == "Windows"
-
-
-async def test_node_types_lists_them() -> None:
-    """node_types() sends GET nodetypes."""
-    portal = FakePortal()
-    route = portal.route("GET", "nodetypes", json=listing("nodetypes", [NODE_TYPE]))
-    async with portal.client() as api:
-        types = await api.node_types()
-    check(only_request(route), "GET", "nodetypes")
-    assert [type(t) for t in types] == [NodeType]
-    assert types[0].name == "File server"
-
-
-async def test_node_type_by_ref() -> None:
-    """Awaiting api.ref(nodetypes/1) sends GET nodetypes/1."""
-    portal = FakePortal()
-    route = portal.route("GET", "nodetypes/1", json=NODE_TYPE)
-    async with portal.client() as api:
-        node_type = await api.ref(href("nodetypes/1"))
-    check(only_request(route), "GET", "nodetypes/1")
-    assert isinstance(node_type, NodeType)
-    assert node_type.id == 1
-
-
-async def test_node_warning_types_lists_them() -> None:
-    """node_warning_types() sends GET nodewarningtypes."""
-    portal = FakePortal()
-    body = listing("nodewarningtypes", [WARNING_TYPE])
-    route = portal.route("GET", "nodewarningtypes", json=body)
-    async with portal.client() as api:
-        kinds = await api.node_warning_types()
-    check(only_request(route), "GET", "nodewarningtypes")
-    assert [type(k) for k in kinds] == [NodeWarningType]
-    assert kinds[0].uses_limit is True
-
-
-# -- business units -----------------------------------------------------------------------
-
-
-async def test_bunit_get() -> None:
-    """bunit(22).get() sends GET bunits/22 and returns the full BusinessUnit."""
-    portal = FakePortal()
-    route = portal.route("GET", "bunits/22", json=BUSINESS_UNIT)
-    async with portal.client() as api:
-        unit = await api.bunit(22).get()
-    check(only_request(route), "GET", "bunits/22")
-    assert isinstance(unit, BusinessUnit)
-    assert unit.name == "Company AB"
-    assert isinstance(unit.time_zone, TimeZone)
-    assert unit.time_zone.id == 4
-
-
-async def test_bunit_update_puts_every_field_back_with_the_change() -> None:
-    """update() sends PUT bunits/22 with the whole object as received, name changed."""
-    portal = FakePortal()
-    portal.route("GET", "bunits/22", json=BUSINESS_UNIT)
-    route = portal.route("PUT", "bunits/22", json={**BUSINESS_UNIT, "name": "Company AB (new)"})
-    async with portal.client() as api:
-        unit = await api.bunit(22).get()
-        updated = await api.bunit(22).update(attrs.evolve(unit, name="Company AB (new)"))
-    check(
-        only_request(route), "PUT", "bunits/22", body={**BUSINESS_UNIT, "name": "Company AB (new)"}
-    )
-    assert isinstance(updated, BusinessUnit)
-    assert updated.name == "Company AB (new)"
-
-
-async def test_bunit_delete() -> None:
-    """delete() sends DELETE bunits/22 with no body and no query."""
-    portal = FakePortal()
-    route = portal.route("DELETE", "bunits/22", status_code=204)
-    async with portal.client() as api:
-        assert await api.bunit(22).delete() is None
-    check(only_request(route), "DELETE", "bunits/22")
-
-
-async def test_bunit_children() -> None:
-    """children() sends GET bunits/22/bunits and returns BusinessUnits."""
-    portal = FakePortal()
-    route = portal.route("GET", "bunits/22/bunits", json=listing("bunits/22/bunits", [CHILD_UNIT]))
-    async with portal.client() as api:
-        children = await api.bunit(22).children()
-    check(only_request(route), "GET", "bunits/22/bunits")
-    assert [type(c) for c in children] == [BusinessUnit]
-    assert children[0].registration_number == "123456789999"
-
-
-async def test_bunit_create_child_with_a_time_zone_model() -> None:
-    """create_child() POSTs bunits/22/bunits with name, registrationNumber and timeZone by id."""
-    portal = FakePortal()
-    portal.route("GET", "timezones/4", json=TIME_ZONE)
-    route = portal.route("POST", "bunits/22/bunits", status_code=201, json=CHILD_UNIT)
-    async with portal.client() as api:
-        zone = await api.timezone(4)
-        child = await api.bunit(22).create_child(
-            name="Marketing Department", registration_number="123456789999", time_zone=zone
-        )
-    body = {
-        "name": "Marketing Department",
-        "registrationNumber": "123456789999",
-        "timeZone": {"id": 4},
-    }
-    check(only_request(route), "POST", "bunits/22/bunits", body=body)
-    assert isinstance(child, BusinessUnit)
-    assert child.id == 76
-
-
-async def test_bunit_create_child_with_a_time_zone_id() -> None:
-    """create_child(time_zone=4) sends the same {"id": 4} reference."""
-    portal = FakePortal()
-    route = portal.route("POST", "bunits/22/bunits", status_code=201, json=CHILD_UNIT)
-    async with portal.client() as api:
-        child = await api.bunit(22).create_child(
-            name="Marketing Department", registration_number="123456789999", time_zone=4
-        )
-    body = {
-        "name": "Marketing Department",
-        "registrationNumber": "123456789999",
-        "timeZone": {"id": 4},
-    }
-    check(only_request(route), "POST", "bunits/22/bunits", body=body)
-    assert child.name == "Marketing Department"
-
-
-async def test_bunit_create_child_with_only_a_name() -> None:
-    """create_child(name=...) sends just the name."""
-    portal = FakePortal()
-    route = portal.route("POST", "bunits/22/bunits", status_code=201, json=CHILD_UNIT)
-    async with portal.client() as api:
-        await api.bunit(22).create_child(name="Marketing Department")
-    check(only_request(route), "POST", "bunits/22/bunits", body={"name": "Marketing Department"})
-
-
-async def test_bunit_users() -> None:
-    """users() sends GET bunits/22/users and returns Users."""
-    portal = FakePortal()
-    route = portal.route("GET", "bunits/22/users", json=listing("bunits/22/users", [USER]))
-    async with portal.client() as api:
-        users = await api.bunit(22).users()
-    check(only_request(route), "GET", "bunits/22/users")
-    assert [type(u) for u in users] == [User]
-    assert users[0].email == "alice@example.com"
-
-
-async def test_bunit_consumers() -> None:
-    """consumers() sends GET bunits/22/consumers and returns Consumers."""
-    portal = FakePortal()
-    body = listing("bunits/22/consumers", [CONSUMER])
-    route = portal.route("GET", "bunits/22/consumers", json=body)
-    async with portal.client() as api:
-        consumers = await api.bunit(22).consumers()
-    check(only_request(route), "GET", "bunits/22/consumers")
-    assert [type(c) for c in consumers] == [Consumer]
-    assert consumers[0].name == "JennysWS"
-
-
-async def test_bunit_create_consumer_sends_camel_case_keys() -> None:
-    """create_consumer() POSTs bunits/22/consumers with name and camelCase extra fields."""
-    portal = FakePortal()
-    route = portal.route("POST", "bunits/22/consumers", status_code=201, json=CONSUMER)
-    async with portal.client() as api:
-        consumer = await api.bunit(22).create_consumer(
-            name="JennysWS",
-            note="Jenny's workstation.",
-            external_reference="CRM-77",
-            allow_no_activity=False,
-        )
-    body = {
-        "name": "JennysWS",
-        "note": "Jenny's workstation.",
-        "externalReference": "CRM-77",
-        "allowNoActivity": False,
-    }
-    check(only_request(route), "POST", "bunits/22/consumers", body=body)
-    assert isinstance(consumer, Consumer)
-    assert consumer.id == 408
-
-
-async def test_bunit_create_consumer_with_only_a_name() -> None:
-    """create_consumer(name=...) sends the reference's simplest body, {"name": ...}."""
-    portal = FakePortal()
-    route = portal.route("POST", "bunits/22/consumers", status_code=201, json=CONSUMER)
-    async with portal.client() as api:
-        await api.bunit(22).create_consumer(name="LisasWS")
-    check(only_request(route), "POST", "bunits/22/consumers", body={"name": "LisasWS"})
-
-
-async def test_bunit_default_server() -> None:
-    """default_server() sends GET bunits/22/defaultserver and returns a BackupServer."""
-    portal = FakePortal()
-    route = portal.route("GET", "bunits/22/defaultserver", json=SERVER)
-    async with portal.client() as api:
-        server = await api.bunit(22).default_server()
-    check(only_request(route), "GET", "bunits/22/defaultserver")
-    assert isinstance(server, BackupServer)
-    assert server.name == "TSM01"
-
-
-async def test_bunit_domains() -> None:
-    """domains() sends GET bunits/22/defaultserver/domains and returns Domains."""
-    portal = FakePortal()
-    path = "bunits/22/defaultserver/domains"
-    route = portal.route("GET", path, json=listing(path, [DOMAIN]))
-    async with portal.client() as api:
-        domains = await api.bunit(22).domains()
-    check(only_request(route), "GET", path)
-    assert [type(d) for d in domains] == [Domain]
-    assert domains[0].backup_retention == 30
-
-
-async def test_bunit_client_option_sets() -> None:
-    """client_option_sets() sends GET bunits/22/defaultserver/clientoptionsets."""
-    portal = FakePortal()
-    path = "bunits/22/defaultserver/clientoptionsets"
-    route = portal.route("GET", path, json=listing(path, [CLIENT_OPTION_SET]))
-    async with portal.client() as api:
-        sets = await api.bunit(22).client_option_sets()
-    check(only_request(route), "GET", path)
-    assert [type(s) for s in sets] == [ClientOptionSet]
-    assert sets[0].name == "WINDOWS"
-
-
-async def test_bunit_contract() -> None:
-    """contract() sends GET bunits/22/contract and returns a Contract."""
-    portal = FakePortal()
-    route = portal.route("GET", "bunits/22/contract", json=CONTRACT)
-    async with portal.client() as api:
-        contract = await api.bunit(22).contract()
-    check(only_request(route), "GET", "bunits/22/contract")
-    assert isinstance(contract, Contract)
-    assert contract.erp_reference == "ERP-1001"
-    assert contract.currency is not None
-    assert contract.currency.code == "SEK"
-
-
-async def test_bunit_invoices() -> None:
-    """invoices() sends GET bunits/22/invoices and returns Invoices."""
-    portal = FakePortal()
-    route = portal.route("GET", "bunits/22/invoices", json=listing("bunits/22/invoices", [INVOICE]))
-    async with portal.client() as api:
-        invoices = await api.bunit(22).invoices()
-    check(only_request(route), "GET", "bunits/22/invoices")
-    assert [type(i) for i in invoices] == [Invoice]
-    assert invoices[0].lines[0].unit_price == 10.0
-
-
-@pytest.mark.parametrize("date", [dt.date(2023, 11, 1), "2023-11-01"])
-async def test_bunit_invoice_of_a_date(date: dt.date | str) -> None:
-    """invoice(date) sends GET bunits/22/invoices/YYYY-MM-DD and returns an Invoice."""
-    portal = FakePortal()
-    route = portal.route("GET", "bunits/22/invoices/2023-11-01", json=INVOICE)
-    async with portal.client() as api:
-        invoice = await api.bunit(22).invoice(date)
-    check(only_request(route), "GET", "bunits/22/invoices/2023-11-01")
-    assert isinstance(invoice, Invoice)
-    assert invoice.id == 15
-
-
-async def test_bunit_invoice_files() -> None:
-    """invoice_files() sends GET bunits/22/invoicefiles and returns InvoiceFiles."""
-    portal = FakePortal()
-    body = listing("bunits/22/invoicefiles", [INVOICE_FILE])
-    route = portal.route("GET", "bunits/22/invoicefiles", json=body)
-    async with portal.client() as api:
-        files = await api.bunit(22).invoice_files()
-    check(only_request(route), "GET", "bunits/22/invoicefiles")
-    assert [type(f) for f in files] == [InvoiceFile]
-    assert files[0].file_name == "invoice-2023-11.pdf"
-
-
-async def test_bunit_billing_without_include_next() -> None:
-    """billing() sends GET bunits/22/billing without a query."""
-    portal = FakePortal()
-    route = portal.route("GET", "bunits/22/billing", json=listing("bunits/22/billing", [BILLING]))
-    async with portal.client() as api:
-        data = await api.bunit(22).billing()
-    check(only_request(route), "GET", "bunits/22/billing")
-    assert [type(d) for d in data] == [BillingData]
-    assert data[0].invoice_date_str == "2023-11-01"
-
-
-async def test_bunit_billing_with_include_next() -> None:
-    """billing(include_next=2) sends GET bunits/22/billing?includeNext=2."""
-    portal = FakePortal()
-    route = portal.route("GET", "bunits/22/billing", json=listing("bunits/22/billing", [BILLING]))
-    async with portal.client() as api:
-        data = await api.bunit(22).billing(include_next=2)
-    check(only_request(route), "GET", "bunits/22/billing", [("includeNext", "2")])
-    assert data[0].summary[0].total == 1234.5
-
-
-@pytest.mark.parametrize("date", [dt.date(2023, 11, 1), "2023-11-01"])
-async def test_bunit_billing_for_a_date(date: dt.date | str) -> None:
-    """billing_for(date) sends GET bunits/22/billing/YYYY-MM-DD and returns BillingData."""
-    portal = FakePortal()
-    route = portal.route("GET", "bunits/22/billing/2023-11-01", json=BILLING)
-    async with portal.client() as api:
-        data = await api.bunit(22).billing_for(date)
-    check(only_request(route), "GET", "bunits/22/billing/2023-11-01")
-    assert isinstance(data, BillingData)
-    assert data.invoice_date == dt.datetime(2023, 11, 1, tzinfo=UTC)
-    assert isinstance(data.invoices[0], Invoice)
-
-
-# -- consumers ----------------------------------------------------------------------------
-
-
-async def test_consumer_get() -> None:
-    """consumer(408).get() sends GET bunits/22/consumers/408 and returns a Consumer."""
-    portal = FakePortal()
-    route = portal.route("GET", C, json=CONSUMER)
-    async with portal.client() as api:
-        consumer = await api.bunit(22).consumer(408).get()
-    check(only_request(route), "GET", C)
-    assert isinstance(consumer, Consumer)
-    assert consumer.name == "JennysWS"
-    assert consumer.billing_start_date == dt.datetime(2023, 6, 9, tzinfo=UTC)
-
-
-async def test_consumer_update_puts_every_field_back_with_the_change() -> None:
-    """update() sends PUT bunits/22/consumers/408 with the whole object, note changed."""
-    portal = FakePortal()
-    portal.route("GET", C, json=CONSUMER)
-    route = portal.route("PUT", C, json={**CONSUMER, "note": "Moved to the lab."})
-    async with portal.client() as api:
-        ref = api.bunit(22).consumer(408)
-        consumer = await ref
-        updated = await ref.update(attrs.evolve(consumer, note="Moved to the lab."))
-    check(only_request(route), "PUT", C, body={**CONSUMER, "note": "Moved to the lab."})
-    assert isinstance(updated, Consumer)
-    assert updated.note == "Moved to the lab."
-
-
-async def test_consumer_delete_defaults_to_keeping_associations() -> None:
-    """delete() sends DELETE .../consumers/408?deleteAssociations=false and no body."""
-    portal = FakePortal()
-    route = portal.route("DELETE", C, status_code=204)
-    async with portal.client() as api:
-        assert await api.bunit(22).consumer(408).delete() is None
-    check(only_request(route), "DELETE", C, [("deleteAssociations", "false")])
-
-
-async def test_consumer_delete_with_associations_and_comment() -> None:
-    """delete(delete_associations=True, comment=...) sends both query parameters."""
-    portal = FakePortal()
-    route = portal.route("DELETE", C, status_code=204)
-    async with portal.client() as api:
-        await api.bunit(22).consumer(408).delete(delete_associations=True, comment="Replaced")
-    params = [("deleteAssociations", "true"), ("deletionComment", "Replaced")]
-    check(only_request(route), "DELETE", C, params)
-
-
-async def test_consumer_audit_log_defaults() -> None:
-    """audit_log() asks for every type, newest first, with limit and offset."""
-    portal = FakePortal()
-    path = f"{C}/auditlogs"
-    route = portal.route("GET", path, json=listing(path, [AUDIT_ENTRY]))
-    async with portal.client() as api:
-        entries = [e async for e in await api.bunit(22).consumer(408).audit_log()]
-    params = [
-        ("limit", "100"),
-        ("offset", "0"),
-        ("includeDescendants", "false"),
-        ("orderDesc", "true"),
-        ("types", "0"),
-        ("types", "100"),
-        ("types", "200"),
-        ("types", "300"),
-        ("types", "400"),
-    ]
-    check(only_request(route), "GET", path, params)
-    assert [type(e) for e in entries] == [AuditLogEntry]
-    assert entries[0].type is AuditLogType.CREATE
 
 
 async def test_consumer_audit_log_sends_every_filter_and_pages() -> None:
@@ -954,380 +1140,46 @@ async def test_consumer_audit_log_sends_every_filter_and_pages() -> None:
         check(call.request, "GET", path, params)
 
 
-async def test_consumer_reports_without_parameters() -> None:
-    """reports() sends GET .../reports without a query (every parameter is optional)."""
-    portal = FakePortal()
-    path = f"{C}/reports"
-    route = portal.route("GET", path, json=listing(path, [REPORT]))
-    async with portal.client() as api:
-        reports = await api.bunit(22).consumer(408).reports()
-    check(only_request(route), "GET", path)
-    assert [type(r) for r in reports] == [NodeReport]
-    assert reports[0].mega_bytes == 1024.5
-
-
-async def test_consumer_reports_with_every_parameter() -> None:
-    """reports(...) sends startDate and endDate in UTC with Z, and status/warnings flags."""
-    portal = FakePortal()
-    path = f"{C}/reports"
-    route = portal.route("GET", path, json=listing(path, [REPORT]))
-    async with portal.client() as api:
-        reports = (
-            await api.bunit(22)
-            .consumer(408)
-            .reports(
-                start=dt.datetime(2023, 11, 3, 9, 0, tzinfo=CET),
-                end=dt.date(2023, 11, 10),
-                status=True,
-                warnings=False,
-            )
-        )
-    params = [
-        ("startDate", "2023-11-03T08:00:00Z"),
-        ("endDate", "2023-11-10T00:00:00Z"),
-        ("status", "true"),
-        ("warnings", "false"),
-    ]
-    check(only_request(route), "GET", path, params)
-    assert reports[0].warnings[0].type is not None
-    assert reports[0].warnings[0].type.name == "High storage"
-
-
-async def test_consumer_latest_report() -> None:
-    """latest_report() sends GET .../reports/latest without userId."""
-    portal = FakePortal()
-    route = portal.route("GET", f"{C}/reports/latest", json=REPORT)
-    async with portal.client() as api:
-        report = await api.bunit(22).consumer(408).latest_report()
-    check(only_request(route), "GET", f"{C}/reports/latest")
-    assert isinstance(report, NodeReport)
-    assert report.report_date == dt.datetime(2023, 11, 3, tzinfo=UTC)
-
-
-async def test_consumer_latest_report_for_a_user() -> None:
-    """latest_report(7) sends GET .../reports/latest?userId=7."""
-    portal = FakePortal()
-    route = portal.route("GET", f"{C}/reports/latest", json=REPORT)
-    async with portal.client() as api:
-        report = await api.bunit(22).consumer(408).latest_report(7)
-    check(only_request(route), "GET", f"{C}/reports/latest", [("userId", "7")])
-    assert report.id == 77
-
-
-async def test_consumer_first_job() -> None:
-    """first_job() sends GET .../jobs/first and returns a Job."""
-    portal = FakePortal()
-    route = portal.route("GET", f"{C}/jobs/first", json=FIRST_JOB)
-    async with portal.client() as api:
-        job = await api.bunit(22).consumer(408).first_job()
-    check(only_request(route), "GET", f"{C}/jobs/first")
-    assert isinstance(job, Job)
-    assert job.completed == dt.datetime(2023, 6, 10, 2, 0, tzinfo=UTC)
-
-
-async def test_consumer_jobs_without_an_interval() -> None:
-    """jobs() sends GET .../jobs without a query (the last 24 hours)."""
-    portal = FakePortal()
-    first = portal.route("GET", f"{C}/jobs/first", json=FIRST_JOB)
-    route = portal.route("GET", f"{C}/jobs", json=listing(f"{C}/jobs", [JOB]))
-    async with portal.client() as api:
-        jobs = await api.bunit(22).consumer(408).jobs()
-    check(only_request(route), "GET", f"{C}/jobs")
-    assert first.call_count == 0
-    assert [type(j) for j in jobs] == [Job]
-    assert jobs[0].duration == dt.timedelta(minutes=12, seconds=30)
-
-
-async def test_consumer_jobs_in_an_interval() -> None:
-    """jobs(start, end) sends GET .../jobs?startTime=&endTime= in UTC with Z (not jobs/first)."""
-    portal = FakePortal()
-    portal.route("GET", f"{C}/jobs/first", json=FIRST_JOB)
-    route = portal.route("GET", f"{C}/jobs", json=listing(f"{C}/jobs", [JOB]))
-    async with portal.client() as api:
-        jobs = (
-            await api.bunit(22)
-            .consumer(408)
-            .jobs(dt.datetime(2023, 11, 3, 9, 0, tzinfo=CET), dt.date(2023, 11, 4))
-        )
-    params = [("startTime", "2023-11-03T08:00:00Z"), ("endTime", "2023-11-04T00:00:00Z")]
-    check(only_request(route), "GET", f"{C}/jobs", params)
-    assert jobs[0].id == 9001
-
-
-async def test_consumer_jobs_start_is_clamped_to_the_first_job() -> None:
-    """A startTime before the first job's completed is raised to it, as the server requires."""
-    portal = FakePortal()
-    first = portal.route("GET", f"{C}/jobs/first", json=FIRST_JOB)
-    route = portal.route("GET", f"{C}/jobs", json=listing(f"{C}/jobs", [JOB]))
-    async with portal.client() as api:
-        await (
-            api.bunit(22)
-            .consumer(408)
-            .jobs(dt.datetime(2020, 1, 1, tzinfo=UTC), dt.datetime(2023, 11, 4, tzinfo=UTC))
-        )
-    check(only_request(first), "GET", f"{C}/jobs/first")
-    params = [("startTime", "2023-06-10T02:00:00Z"), ("endTime", "2023-11-04T00:00:00Z")]
-    check(only_request(route), "GET", f"{C}/jobs", params)
-
-
-# -- nodes --------------------------------------------------------------------------------
-
-
-async def test_node_get() -> None:
-    """node.get() sends GET .../consumers/408/node and returns a Node."""
-    portal = FakePortal()
-    route = portal.route("GET", N, json=NODE)
-    async with portal.client() as api:
-        node = await api.bunit(22).consumer(408).node.get()
-    check(only_request(route), "GET", N)
-    assert isinstance(node, Node)
-    assert node.tsm_name == "JENNYSWS"
-    assert node.cpu_count == 4
-
-
-async def test_node_create_with_models_sends_them_by_id() -> None:
-    """create() with models POSTs .../node with each related object as {"id": n}."""
-    portal = FakePortal()
-    portal.route("GET", "nodeoperatingsystems/3", json=OPERATING_SYSTEM)
-    portal.route("GET", "nodetypes/1", json=NODE_TYPE)
-    path = "bunits/22/defaultserver/domains"
-    portal.route("GET", path, json=listing(path, [DOMAIN]))
-    path = "bunits/22/defaultserver/clientoptionsets"
-    portal.route("GET", path, json=listing(path, [CLIENT_OPTION_SET]))
-    route = portal.route("POST", N, status_code=201, json=NODE)
-    async with portal.client() as api:
-        unit = api.bunit(22)
-        (domain,) = await unit.domains()
-        (option_set,) = await unit.client_option_sets()
-        node = await unit.consumer(408).node.create(
-            operating_system=await api.ref(href("nodeoperatingsystems/3")),
-            node_type=await api.ref(href("nodetypes/1")),
-            domain=domain,
-            client_option_set=option_set,
-            contact="jenny@example.com",
-            cpu_count=4,
-        )
-    body = {
-        "operatingSystem": {"id": 3},
-        "type": {"id": 1},
-        "domain": {"id": 1},
-        "clientOptionSet": {"id": 2},
-        "contact": "jenny@example.com",
-        "cpuCount": 4,
-    }
-    check(only_request(route), "POST", N, body=body)
-    assert isinstance(node, Node)
-    assert node.id == 512
-
-
-async def test_node_create_with_ids() -> None:
-    """create() with plain ids sends the same body, without unset optional fields."""
-    portal = FakePortal()
-    route = portal.route("POST", N, status_code=201, json=NODE)
-    async with portal.client() as api:
-        node = (
-            await api.bunit(22)
-            .consumer(408)
-            .node.create(operating_system=3, node_type=1, domain=1, client_option_set=2)
-        )
-    body = {
-        "operatingSystem": {"id": 3},
-        "type": {"id": 1},
-        "domain": {"id": 1},
-        "clientOptionSet": {"id": 2},
-    }
-    check(only_request(route), "POST", N, body=body)
-    assert node.domain is not None
-    assert node.domain.name == "STANDARD"
-
-
-async def test_node_update_puts_every_field_back_with_the_change() -> None:
-    """update() sends PUT .../node with the whole node as received, contact changed."""
-    portal = FakePortal()
-    portal.route("GET", N, json=NODE)
-    route = portal.route("PUT", N, json={**NODE, "contact": "it@example.com"})
-    async with portal.client() as api:
-        ref = api.bunit(22).consumer(408).node
-        node = await ref
-        updated = await ref.update(attrs.evolve(node, contact="it@example.com"))
-    check(only_request(route), "PUT", N, body={**NODE, "contact": "it@example.com"})
-    assert isinstance(updated, Node)
-    assert updated.contact == "it@example.com"
-
-
-async def test_node_delete() -> None:
-    """delete() sends DELETE .../node with no body and no query."""
-    portal = FakePortal()
-    route = portal.route("DELETE", N, status_code=204)
-    async with portal.client() as api:
-        assert await api.bunit(22).consumer(408).node.delete() is None
-    check(only_request(route), "DELETE", N)
-
-
-async def test_node_set_password() -> None:
-    """set_password() POSTs .../node/password with exactly {"tsmPassword": ...}."""
-    portal = FakePortal()
-    route = portal.route("POST", f"{N}/password", json=NODE)
-    async with portal.client() as api:
-        node = await api.bunit(22).consumer(408).node.set_password("n3w-Pa55word")
-    check(only_request(route), "POST", f"{N}/password", body={"tsmPassword": "n3w-Pa55word"})
-    assert isinstance(node, Node)
-
-
-async def test_node_suggested_name() -> None:
-    """suggested_name() sends GET .../node/spname and returns the bare JSON string."""
-    portal = FakePortal()
-    route = portal.route("GET", f"{N}/spname", json="COMPANYAB_JENNYSWS")
-    async with portal.client() as api:
-        name = await api.bunit(22).consumer(408).node.suggested_name()
-    check(only_request(route), "GET", f"{N}/spname")
-    assert name == "COMPANYAB_JENNYSWS"
-
-
-async def test_node_activate() -> None:
-    """activate() sends GET .../node/activate?tsmName= and returns the bare JSON string."""
-    portal = FakePortal()
-    route = portal.route("GET", f"{N}/activate", json="Node JENNYSWS activated")
-    async with portal.client() as api:
-        answer = await api.bunit(22).consumer(408).node.activate("JENNYSWS")
-    check(only_request(route), "GET", f"{N}/activate", [("tsmName", "JENNYSWS")])
-    assert answer == "Node JENNYSWS activated"
-
-
-@pytest.mark.parametrize(("tsm_sync", "flag"), [(False, "false"), (True, "true")])
-async def test_node_filespaces(tsm_sync: bool, flag: str) -> None:
-    """filespaces() sends GET .../node/filespaces?tsmSync=true|false."""
-    portal = FakePortal()
-    path = f"{N}/filespaces"
-    route = portal.route("GET", path, json=listing(path, [FILESPACE]))
-    async with portal.client() as api:
-        spaces = await api.bunit(22).consumer(408).node.filespaces(tsm_sync=tsm_sync)
-    check(only_request(route), "GET", path, [("tsmSync", flag)])
-    assert [type(s) for s in spaces] == [Filespace]
-    assert spaces[0].capacity_mega_bytes == 476000.0
-
-
-async def test_node_possible_proxy_nodes() -> None:
-    """possible_proxy_nodes() sends GET .../node/possibleproxynodes and returns Nodes."""
-    portal = FakePortal()
-    path = f"{N}/possibleproxynodes"
-    other = {**NODE, "href": href("bunits/22/consumers/409/node"), "tsmName": "FILESRV", "id": 513}
-    route = portal.route("GET", path, json=listing(path, [other]))
-    async with portal.client() as api:
-        nodes = await api.bunit(22).consumer(408).node.possible_proxy_nodes()
-    check(only_request(route), "GET", path)
-    assert [type(n) for n in nodes] == [Node]
-    assert nodes[0].tsm_name == "FILESRV"
-
-
-async def test_node_add_proxy_agent() -> None:
-    """add_proxy_agent(409) POSTs .../node/proxyagents?proxyAgentId=409."""
-    portal = FakePortal()
-    route = portal.route("POST", f"{N}/proxyagents", json=NODE)
-    async with portal.client() as api:
-        node = await api.bunit(22).consumer(408).node.add_proxy_agent(409)
-    check(only_request(route), "POST", f"{N}/proxyagents", [("proxyAgentId", "409")])
-    assert isinstance(node, Node)
-
-
-async def test_node_add_proxy_target() -> None:
-    """add_proxy_target(409) POSTs .../node/proxytargets?proxyTargetId=409."""
-    portal = FakePortal()
-    route = portal.route("POST", f"{N}/proxytargets", json=NODE)
-    async with portal.client() as api:
-        node = await api.bunit(22).consumer(408).node.add_proxy_target(409)
-    check(only_request(route), "POST", f"{N}/proxytargets", [("proxyTargetId", "409")])
-    assert isinstance(node, Node)
-
-
-async def test_node_remove_proxy_agent() -> None:
-    """remove_proxy_agent(409) sends DELETE .../node/proxyagents/409."""
-    portal = FakePortal()
-    route = portal.route("DELETE", f"{N}/proxyagents/409", status_code=204)
-    async with portal.client() as api:
-        assert await api.bunit(22).consumer(408).node.remove_proxy_agent(409) is None
-    check(only_request(route), "DELETE", f"{N}/proxyagents/409")
-
-
-async def test_node_remove_proxy_target() -> None:
-    """remove_proxy_target(409) sends DELETE .../node/proxytargets/409."""
-    portal = FakePortal()
-    route = portal.route("DELETE", f"{N}/proxytargets/409", status_code=204)
-    async with portal.client() as api:
-        assert await api.bunit(22).consumer(408).node.remove_proxy_target(409) is None
-    check(only_request(route), "DELETE", f"{N}/proxytargets/409")
-
-
 # -- following links ----------------------------------------------------------------------
 
-# (path, proxy class, model of a ResourceRef/CollectionRef, model the fetch returns)
-REF_KINDS: list[tuple[str, type[Any], type[Any] | None, type[Any]]] = [
-    ("bunits/22", BusinessUnitRef, None, BusinessUnit),
-    ("bunits/22/bunits", CollectionRef, BusinessUnit, BusinessUnit),
-    ("bunits/22/ancestors", CollectionRef, BusinessUnit, BusinessUnit),
-    ("bunits/22/users", CollectionRef, User, User),
-    ("bunits/22/addresses", CollectionRef, Address, Address),
-    ("bunits/22/consumers", CollectionRef, Consumer, Consumer),
-    (C, ConsumerRef, None, Consumer),
-    (N, NodeRef, None, Node),
-    (f"{N}/filespaces", CollectionRef, Filespace, Filespace),
-    (f"{N}/filespaces/31", ResourceRef, Filespace, Filespace),
-    (f"{N}/possibleproxynodes", CollectionRef, Node, Node),
-    (f"{C}/auditlogs", CollectionRef, AuditLogEntry, AuditLogEntry),
-    (f"{C}/auditlogs/1", ResourceRef, AuditLogEntry, AuditLogEntry),
-    (f"{C}/reports", CollectionRef, NodeReport, NodeReport),
-    (f"{C}/reports/latest", ResourceRef, NodeReport, NodeReport),
-    (f"{C}/jobs", CollectionRef, Job, Job),
-    (f"{C}/jobs/first", ResourceRef, Job, Job),
-    (f"{C}/jobs/9001", ResourceRef, Job, Job),
-    ("bunits/22/defaultserver", ResourceRef, BackupServer, BackupServer),
-    ("bunits/22/defaultserver/domains", CollectionRef, Domain, Domain),
-    ("bunits/22/defaultserver/domains/1", ResourceRef, Domain, Domain),
-    ("bunits/22/defaultserver/clientoptionsets", CollectionRef, ClientOptionSet, ClientOptionSet),
-    ("bunits/22/defaultserver/clientoptionsets/2", ResourceRef, ClientOptionSet, ClientOptionSet),
-    ("bunits/22/contract", ResourceRef, Contract, Contract),
-    ("bunits/22/invoices", CollectionRef, Invoice, Invoice),
-    ("bunits/22/invoices/2023-11-01", ResourceRef, Invoice, Invoice),
-    ("bunits/22/invoicefiles", CollectionRef, InvoiceFile, InvoiceFile),
-    ("bunits/22/billing", CollectionRef, BillingData, BillingData),
-    ("bunits/22/billing/2023-11-01", ResourceRef, BillingData, BillingData),
-    ("bunits/22/users/7", ResourceRef, User, User),
-    ("me", ResourceRef, User, User),
-    ("timezones", CollectionRef, TimeZone, TimeZone),
-    ("timezones/4", TimeZoneRef, None, TimeZone),
-    ("nodeoperatingsystems", CollectionRef, NodeOperatingSystem, NodeOperatingSystem),
-    ("nodeoperatingsystems/3", ResourceRef, NodeOperatingSystem, NodeOperatingSystem),
-    ("nodetypes", CollectionRef, NodeType, NodeType),
-    ("nodetypes/1", ResourceRef, NodeType, NodeType),
-    ("nodewarningtypes", CollectionRef, NodeWarningType, NodeWarningType),
-    ("nodewarningtypes/2", ResourceRef, NodeWarningType, NodeWarningType),
-]
+SAMPLE = {"bunit": "22", "consumer": "408", "date": "2023-11-01"}
+FOLLOWED = [route for route in routes.ROUTES if route.follow is not None]
 
 
-@pytest.mark.parametrize(
-    ("path", "proxy", "model", "result"), REF_KINDS, ids=[kind[0] for kind in REF_KINDS]
-)
-async def test_ref_follows_an_href_of_each_route_kind(
-    path: str, proxy: type[Any], model: type[Any] | None, result: type[Any]
-) -> None:
+def sample_path(route: Route[Any]) -> str:
+    names = re.findall(r"\{(\w+)\}", route.template)
+    return route.path(*(SAMPLE.get(name, "1") for name in names))
+
+
+@pytest.mark.parametrize("route", FOLLOWED, ids=[sample_path(route) for route in FOLLOWED])
+async def test_ref_follows_an_href_of_each_followable_route(route: Route[Any]) -> None:
     """api.ref(href) gives the route's proxy, and fetching it GETs exactly that href."""
+    assert route.follow is not None
     portal = FakePortal()
+    path = sample_path(route)
     item = {"href": href(path), "name": "x", "id": 1}
-    is_collection = proxy is CollectionRef
-    route = portal.route("GET", path, json=listing(path, [item]) if is_collection else item)
+    mocked = portal.route("GET", path, json=listing(path, [item]) if route.many else item)
     async with portal.client() as api:
         ref = api.ref(href(path))
-        assert type(ref) is proxy
+        assert type(ref).__name__ == route.follow.value
         assert ref.href == href(path)
-        if model is not None:
-            assert ref.model is model
-        fetched = await ref.list() if is_collection else await ref.get()
-    check(only_request(route), "GET", path)
-    if is_collection:
-        assert [type(member) for member in fetched] == [result]
-    else:
-        assert isinstance(fetched, result)
-        assert fetched.id == 1
+        if isinstance(ref, (ResourceRef, CollectionRef)):
+            assert ref.model is route.model
+        fetched = await ref.list() if isinstance(ref, CollectionRef) else await ref.get()
+    check(only_request(mocked), "GET", path)
+    assert reads_as_declared(fetched, route)
+    assert (fetched[0] if route.many else fetched).id == 1
+
+
+async def test_ref_follows_users_by_the_href_the_portal_writes() -> None:
+    """bunits/{b}/users/{u} is followed to a User; the invented users/{id} is no route."""
+    portal = FakePortal()
+    async with portal.client() as api:
+        ref = api.ref(href("bunits/22/users/7"))
+        assert isinstance(ref, ResourceRef)
+        assert ref.model is User
+        with pytest.raises(ValidationError, match="no known route"):
+            api.ref(href("users/7"))
 
 
 async def test_ref_accepts_an_href_relative_to_base_url() -> None:
