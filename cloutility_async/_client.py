@@ -31,6 +31,7 @@ from ._converter import Reading
 from ._drift import DriftLog
 from ._exceptions import ClientStateError, ConfigurationError, ValidationError
 from ._hypermedia import Base, action_request, repeatable
+from ._interception import httpx_is_intercepted
 from ._models import (
     APIEndpoint,
     BusinessUnit,
@@ -143,7 +144,8 @@ class Cloutility:
         transport: Any ``httpx.AsyncBaseTransport``, e.g.
             ``httpx.ASGITransport(app=sim.app)`` or
             ``httpx.MockTransport(router.async_handler)`` in tests. Default: an
-            aiohttp-backed transport on asyncio, httpx's own on trio.
+            aiohttp-backed transport on asyncio, httpx's own on trio (and on
+            asyncio too while respx or pytest-httpx is mocking httpx).
         on_token: Called (plain or async function) with every new ``Token``,
             e.g. to persist it; an error in it is logged, never raised.
         backoff_base: Seconds of the first retry's backoff ceiling; it doubles
@@ -315,7 +317,8 @@ class Cloutility:
             library = sniffio.current_async_library()
         except sniffio.AsyncLibraryNotFoundError:
             library = "asyncio"
-        if library == "asyncio":
+        # respx and pytest-httpx patch httpx's transport, which aiohttp would go around.
+        if library == "asyncio" and not httpx_is_intercepted():
             from ._aiohttp_transport import AiohttpTransport
 
             return AiohttpTransport(max_connections=self._max_concurrency)

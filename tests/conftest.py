@@ -43,3 +43,6 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             f"drift fuzzer: {readable} of {drifted} drifted responses readable"
             f" ({len(figures)} route runs)"
         )
+
+
+pytest_plugins = ["pytester"]  # the pytest plugin's own tests run inner pytest sessions

@@ -245,6 +245,9 @@ class Faults:
       IIS ``500`` runtime error page.
     * ``include_oauth``: apply faults to ``POST /v1/oauth`` too (default ``False``;
       injected rules whose pattern names ``oauth`` always apply).
+    * ``strict``: the pytest plugin's simulator fixture fails the test at teardown if
+      an injected answer was never used (:meth:`assert_all_fired`), as pytest-httpx
+      does for responses that were never requested.
     """
 
     def __init__(
@@ -260,6 +263,7 @@ class Faults:
         html_error_rate: float = 0.0,
         include_oauth: bool = False,
         seed: int = 0,
+        strict: bool = False,
     ) -> None:
         self.latency_ms = latency_ms
         self.latency_jitter_ms = latency_jitter_ms
@@ -270,8 +274,10 @@ class Faults:
         self.drop_rate = drop_rate
         self.html_error_rate = html_error_rate
         self.include_oauth = include_oauth
+        self.strict = strict
         self._rng = seeded_random(seed)
         self._rules: list[InjectedFault] = []
+        self._injected: list[InjectedFault] = []
         self._lock = threading.Lock()
 
     # -- configuration -------------------------------------------------------------
@@ -315,6 +321,7 @@ class Faults:
         )
         with self._lock:
             self._rules.append(rule)
+            self._injected.append(rule)
         return rule
 
     def next_responses(self, *statuses: int, match: str = "*") -> list[InjectedFault]:
@@ -331,10 +338,30 @@ class Faults:
         with self._lock:
             return [r for r in self._rules if not r.exhausted]
 
+    @property
+    def unfired(self) -> list[InjectedFault]:
+        """Injected rules with answers never used: a rule given ``times=N`` that answered
+        fewer than N requests, or a ``times=None`` rule that answered none."""
+        with self._lock:
+            return [
+                rule
+                for rule in self._injected
+                if (rule.remaining is not None and rule.remaining > 0)
+                or (rule.remaining is None and rule.hits == 0)
+            ]
+
+    def assert_all_fired(self) -> None:
+        """Raise ``AssertionError`` naming every injected answer that was never used."""
+        unfired = self.unfired
+        if unfired:
+            listed = "; ".join(repr(rule) for rule in unfired)
+            raise AssertionError(f"{len(unfired)} injected fault(s) never fired: {listed}")
+
     def clear(self) -> None:
         """Remove injected rules and switch every random fault and the latency off."""
         with self._lock:
             self._rules.clear()
+            self._injected.clear()
         self.latency_ms = 0.0
         self.latency_jitter_ms = 0.0
         self.rate_limit_rate = 0.0
@@ -422,5 +449,5 @@ class Faults:
             f"rate_limit_rate={self.rate_limit_rate}, retry_after={self.retry_after}, "
             f"server_error_rate={self.server_error_rate}, drop_rate={self.drop_rate}, "
             f"html_error_rate={self.html_error_rate}, include_oauth={self.include_oauth}, "
-            f"pending={len(self._rules)})"
+            f"strict={self.strict}, pending={len(self._rules)})"
         )

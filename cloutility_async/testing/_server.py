@@ -9,12 +9,13 @@ reuse the same options.
 from __future__ import annotations
 
 import argparse
+import shlex
 import signal
 import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
 
@@ -28,6 +29,7 @@ __all__ = [
     "make_server",
     "run_from_args",
     "serve_in_thread",
+    "stats_url_for",
     "simulator_from_args",
 ]
 
@@ -172,46 +174,60 @@ def serve_in_thread(
 # -- command line --------------------------------------------------------------------------
 
 
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+# (flag, type, default, metavar, help) of each valued ``serve`` option.
+_VALUED_OPTIONS: tuple[tuple[str, Callable[[str], Any], Any, str | None, str], ...] = (
+    ("--host", str, "127.0.0.1", None, "interface to listen on"),
+    ("--port", int, 8080, None, "port; 0 picks a free one"),
+    ("--client-id", str, DEMO_CLIENT_ID, None, "API client ID (GUID)"),
+    ("--origin", str, "https://sim.example", None, "origin registered for the client ID"),
+    ("--username", str, "demo", None, "the demo user's login"),
+    ("--password", str, "demo-password", None, "the demo user's password"),
+    ("--token-lifetime", float, 299.0, "SECONDS", "lifetime of access tokens"),
+    ("--consumers", int, 40, "N", "consumption units to generate"),
+    ("--seed", int, 0, None, "seed of the world, the random faults and the drift"),
+    ("--latency-ms", float, 0.0, "MS", "delay before every answer"),
+    ("--latency-jitter-ms", float, 0.0, "MS", "plus a uniform random delay up to this"),
+    ("--rate-limit-rate", _fraction, 0.0, "FRACTION", "share of answers that are 429"),
+    ("--retry-after", float, 1.0, "SECONDS", "Retry-After of those 429s"),
+    ("--server-error-rate", _fraction, 0.0, "FRACTION", "share answered 502/503/504"),
+    ("--drop-rate", _fraction, 0.0, "FRACTION", "share of connections dropped"),
+    ("--html-error-rate", _fraction, 0.0, "FRACTION", "share answered with an HTML page"),
+    ("--drift-rate", _fraction, 0.05, "FRACTION", "with --drift: chance each field deviates"),
+)
+
+
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
-    """The ``serve`` options (shared with ``cloutility simulate``)."""
-    parser.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8080, help="port; 0 picks a free one")
-    parser.add_argument("--client-id", default=DEMO_CLIENT_ID, help="API client ID (GUID)")
-    parser.add_argument("--origin", default="https://sim.example", help="origin of the client ID")
-    parser.add_argument("--username", default="demo")
-    parser.add_argument("--password", default="demo-password")
+    """The ``serve`` options (shared with ``cloutility simulate``); ``--help`` shows
+    each default."""
+    for flag, kind, default, metavar, text in _VALUED_OPTIONS:
+        parser.add_argument(
+            flag, type=kind, default=default, metavar=metavar, help=f"{text} (default: %(default)s)"
+        )
     parser.add_argument(
         "--allow-refresh",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="allow refresh-token grants for the client ID",
+        help="allow refresh-token grants for the client ID (default: allowed)",
     )
-    parser.add_argument("--token-lifetime", type=float, default=299.0, metavar="SECONDS")
-    parser.add_argument("--consumers", type=int, default=40, help="consumption units to generate")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--latency-ms", type=float, default=0.0)
-    parser.add_argument("--latency-jitter-ms", type=float, default=0.0)
-    parser.add_argument("--rate-limit-rate", type=float, default=0.0, metavar="FRACTION")
-    parser.add_argument("--retry-after", type=float, default=1.0, metavar="SECONDS")
-    parser.add_argument("--server-error-rate", type=float, default=0.0, metavar="FRACTION")
-    parser.add_argument("--drop-rate", type=float, default=0.0, metavar="FRACTION")
-    parser.add_argument("--html-error-rate", type=float, default=0.0, metavar="FRACTION")
     parser.add_argument(
         "--drift",
         action="store_true",
-        help="send the deviations the vendor warns about (seeded by --seed; see README)",
-    )
-    parser.add_argument(
-        "--drift-rate",
-        type=_fraction,
-        default=0.05,
-        metavar="FRACTION",
-        help="with --drift: the chance that each field of an answer deviates",
+        help="send the deviations the vendor warns about, seeded by --seed (default: off)",
     )
     parser.add_argument(
         "--include-oauth",
         action="store_true",
-        help="apply faults and latency to POST /v1/oauth too",
+        help="apply faults and latency to POST /v1/oauth too (default: off)",
     )
 
 
@@ -265,17 +281,7 @@ def run_from_args(args: argparse.Namespace, *, out: TextIO | None = None) -> int
         sock = bind_socket(args.host, args.port)
         try:
             url = base_url_for(args.host, sock.getsockname()[1])
-            stream.write(
-                "Cloutility simulator\n"
-                f"  base URL:   {url}\n"
-                f"  client ID:  {sim.client_id}\n"
-                f"  origin:     {sim.origin}\n"
-                f"  username:   {sim.username}\n"
-                f"  password:   {sim.password}\n"
-                f"  consumers:  {args.consumers} (seed {args.seed})\n"
-                f"{_drift_line(sim.drift)}"
-                f"READY {url}\n"
-            )
+            stream.write(_banner(sim, url, args))
             stream.flush()
             server = make_server(sim.app)
             servers.append(server)
@@ -290,20 +296,35 @@ def run_from_args(args: argparse.Namespace, *, out: TextIO | None = None) -> int
     return 0
 
 
+def _banner(sim: Any, url: str, args: argparse.Namespace) -> str:
+    """What ``serve`` prints: the details, ``export`` lines for a shell, then READY."""
+    exports = "".join(
+        f"export {name}={shlex.quote(value)}\n" for name, value in sim.environment(url).items()
+    )
+    return (
+        "Cloutility simulator\n"
+        f"  base URL:   {url}\n"
+        f"  client ID:  {sim.client_id}\n"
+        f"  origin:     {sim.origin}\n"
+        f"  username:   {sim.username}\n"
+        f"  password:   {sim.password}\n"
+        f"  consumers:  {args.consumers} (seed {args.seed})\n"
+        f"{_drift_line(sim.drift)}"
+        f"  stats:      {stats_url_for(url)}\n"
+        f"{exports}"
+        f"READY {url}\n"
+    )
+
+
+def stats_url_for(base_url: str) -> str:
+    """The admin stats route of a simulator served at ``base_url`` (``.../v1/``)."""
+    return base_url.removesuffix("v1/") + "_simulator/stats"
+
+
 def _drift_line(drift: Any) -> str:
     if not drift.enabled:
         return ""
     return f"  drift:      on (rate {drift.rate:g}, seed {drift.seed})\n"
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
-    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -313,7 +334,13 @@ def main(argv: list[str] | None = None) -> int:
         description="A simulated Cloutility REST API for tests and demos.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="serve the simulator over HTTP")
+    serve = commands.add_parser(
+        "serve",
+        help="serve the simulator over HTTP",
+        description="Serve the simulated portal on a loopback socket until Ctrl-C. It "
+        "prints the connection details, export lines for CLOUTILITY_* variables, the "
+        "stats URL (GET for the counters, DELETE to zero them) and a READY line.",
+    )
     add_serve_arguments(serve)
     args = parser.parse_args(argv)
     return run_from_args(args)

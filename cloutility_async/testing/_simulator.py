@@ -154,6 +154,11 @@ class Simulator:
             options["base_url"] = base_url
         return options
 
+    def environment(self, base_url: str) -> dict[str, str]:
+        """The ``CLOUTILITY_*`` variables that point ``Cloutility.from_env()`` (and the
+        ``cloutility`` command) at this simulator served at ``base_url``."""
+        return {f"CLOUTILITY_{k.upper()}": v for k, v in self.client_options(base_url).items()}
+
     # -- tokens ------------------------------------------------------------------------------
 
     def issue_token(self, client_id: str | None = None) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -12,16 +13,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cloutility_async.testing import (
-    FULL_VERSION,
-    SimulatedDisconnect,
-    Simulator,
-)
+from cloutility_async import Cloutility
+from cloutility_async.testing import FULL_VERSION, SimulatedDisconnect, Simulator
+from cloutility_async.testing._server import main as serve_main
 
-from ._helpers import (
-    auth_headers,
-    password_grant,
-)
+from ._helpers import auth_headers, open_client, password_grant
 
 pytestmark = pytest.mark.anyio
 
@@ -149,9 +145,72 @@ def test_cli_serves_until_sigterm() -> None:
             },
         )
         assert version.json() == FULL_VERSION
+        exports = dict(
+            shlex.split(line.removeprefix("export "))[0].split("=", 1)
+            for line in lines
+            if line.startswith("export ")
+        )
+        assert exports == {
+            "CLOUTILITY_CLIENT_ID": "3c1f1e9e-6b1a-4d0e-9f2b-5a7c8d9e0f11",
+            "CLOUTILITY_ORIGIN": "https://sim.example",
+            "CLOUTILITY_USERNAME": "demo",
+            "CLOUTILITY_PASSWORD": "demo-password",
+            "CLOUTILITY_BASE_URL": base_url,
+        }
+        stats_url = base_url.removesuffix("v1/") + "_simulator/stats"
+        assert f"  stats:      {stats_url}" in lines
+        stats = httpx.get(stats_url).json()
+        assert stats["grants"]["password"] == 1
+        assert stats["requests"]["GET /fullVersion"] == 1
     finally:
         process.send_signal(signal.SIGTERM)
         returncode = process.wait(timeout=15)
         if process.stdout is not None:
             process.stdout.close()
     assert returncode == 0
+
+
+async def test_export_lines_point_from_env_at_the_served_simulator(
+    sim: Simulator, anyio_backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """sim.environment(base_url): the CLOUTILITY_* variables Cloutility.from_env() reads."""
+    with sim.serve_in_thread() as base_url:
+        for name, value in sim.environment(base_url).items():
+            monkeypatch.setenv(name, value)
+        async with Cloutility.from_env() as api:
+            assert await api.full_version() == FULL_VERSION
+    assert sim.stats.grants["password"] == 1
+
+
+async def test_admin_stats_route(sim: Simulator, anyio_backend: str) -> None:
+    """GET /_simulator/stats answers the counters without a token and uncounted; DELETE
+    zeroes them; other methods and paths under /_simulator/ are refused."""
+    sim.faults.inject("GET /me", 503)
+    async with open_client(sim) as client:
+        await client.get("fullVersion")
+    transport = httpx.ASGITransport(app=sim.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://sim.test/") as bare:
+        stats = (await bare.get("_simulator/stats")).json()
+        assert stats["requests"] == {"GET /fullVersion": 1}
+        assert stats["requests_total"] == 1
+        assert stats["drift"] == {"enabled": False, "counts": {}}
+        assert stats["faults_pending"] == [repr(sim.faults.pending[0])]
+        assert (await bare.delete("_simulator/stats")).status_code == 204
+        assert sim.stats.requests_total == 0
+        refused = await bare.post("_simulator/stats")
+        assert (refused.status_code, refused.headers["allow"]) == (405, "DELETE, GET")
+        assert (await bare.get("_simulator/nothing")).status_code == 404
+    assert sim.stats.requests_total == 0
+
+
+def test_serve_help_shows_every_default(capsys: pytest.CaptureFixture[str]) -> None:
+    """`serve --help` names the default of every option."""
+    with pytest.raises(SystemExit):
+        serve_main(["serve", "--help"])
+    text = capsys.readouterr().out.split("options:", 1)[1]
+    entries = [" ".join(e.split()) for e in re.split(r"\n  (?=-)", text) if e.strip()]
+    options = [e for e in entries if e.startswith("--")]
+    assert len(options) == 20
+    for entry in options:
+        assert "(default: " in entry, entry
+    assert any(e.startswith("--port PORT") and "(default: 8080)" in e for e in options)

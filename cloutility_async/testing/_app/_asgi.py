@@ -18,6 +18,7 @@ from .._errors import ApiError
 from .._faults import FaultResponse, Faults, InjectedFault, SimulatedDisconnect
 from .._stats import SimulatorStats
 from .._world import World
+from ._admin import ADMIN_PREFIX, admin_response
 from ._context import Ctx
 from ._handlers import ROUTES
 from ._handlers._catalogs import FULL_VERSION
@@ -110,6 +111,10 @@ class SimulatorApp:
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         method: str = scope["method"]
         path: str = scope["path"]
+        if path.startswith(ADMIN_PREFIX):
+            resp = admin_response(method, path, self.stats, self.faults, self.drift)
+            await self._send_raw(send, resp.status, resp.body, _headers_of(resp))
+            return
         route, params = self._match(path)
         handler = self._count(method, route)
         after_rule: InjectedFault | None = None
@@ -278,12 +283,7 @@ class SimulatorApp:
 
     async def _send_response(self, send: Send, resp: Response) -> None:
         self.stats.statuses[resp.status] += 1
-        headers: list[tuple[bytes, bytes]] = []
-        if resp.content_type is not None:
-            headers.append((b"content-type", resp.content_type))
-        if resp.headers:
-            headers.extend(resp.headers)
-        await self._send_raw(send, resp.status, resp.body, headers)
+        await self._send_raw(send, resp.status, resp.body, _headers_of(resp))
 
     @staticmethod
     async def _send_raw(
@@ -296,6 +296,15 @@ class SimulatorApp:
         headers = [*headers, (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+def _headers_of(resp: Response) -> list[tuple[bytes, bytes]]:
+    headers: list[tuple[bytes, bytes]] = []
+    if resp.content_type is not None:
+        headers.append((b"content-type", resp.content_type))
+    if resp.headers:
+        headers.extend(resp.headers)
+    return headers
 
 
 def _call(handler: Handler, ctx: Ctx) -> Response:
