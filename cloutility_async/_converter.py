@@ -502,7 +502,7 @@ def _as_array(value: Any) -> Any:
 
     A collection object ``{href, total, items}`` stands for its items.
     """
-    if type(value) is list or isinstance(value, (list, tuple)):
+    if isinstance(value, (list, tuple)):
         return value
     if isinstance(value, Mapping) and "items" in value:
         items = value["items"]
@@ -545,9 +545,10 @@ def _structure_tuple_factory(tp: Any, converter: cattrs.Converter) -> _Hook:
         if type(value) is not list:
             if value is None or value == "":
                 return ()
-            value = _as_array(value)
-            if value is None:
+            items = _as_array(value)
+            if items is None:
                 raise _BadValue(f"expected a JSON array, got {_describe(value)}")
+            value = items
         if handler is None:
             return tuple(value)
         return tuple([handler(item, elem) for item in value])
@@ -707,7 +708,7 @@ class Reading:
     report: Callable[[SchemaDrift], None] | None = None
 
 
-#: Raise on the first value that cannot be read (after collecting all of them).
+#: Raise one `ConversionError` that lists every value that cannot be read.
 STRICT = Reading()
 #: Read what can be read and tell no one (for re-reading ``raw`` in `to_payload`).
 TOLERANT = Reading(strict=False)

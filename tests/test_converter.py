@@ -421,7 +421,7 @@ def test_conversion_error_hides_cattrs() -> None:
         ({"locked": "maybe"}, "expected a boolean"),
         ({"createdDate": "yesterday"}, "expected an ISO 8601 date"),
         ({"createdDate": 1700000000}, "expected an ISO 8601 date"),
-        ({"schedules": "x"}, "expected a JSON array"),
+        ({"schedules": "x"}, "expected a JSON array, got str 'x'"),
         ({"name": {"first": "x"}}, "expected a string"),
         ({"cpuCount": True}, "expected an integer"),
     ],
