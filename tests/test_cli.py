@@ -21,10 +21,11 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from cloutility_async import __version__
+from cloutility_async import Job, SimpleBusinessUnit, __version__
+from cloutility_async._converter import structure
 from cloutility_async.cli import _output as output
 from cloutility_async.cli import main
-from cloutility_async.cli._audit import FIELDS
+from cloutility_async.cli._audit import FIELDS, audit_row
 from cloutility_async.testing import FULL_VERSION, Simulator
 
 REQUIRED_KEYS = {
@@ -118,17 +119,11 @@ def tree_consumers(sim: Simulator, root: int | None = None) -> dict[int, Any]:
 
 
 def expected_jobs(consumer: Any, start: dt.datetime) -> tuple[int, int, str | None]:
-    """(jobs_total, jobs_failed, last_backup) as the audit defines them, from the world."""
-    jobs = [job for job in consumer.jobs if job.completed >= start]
-    failed = sum(1 for job in jobs if job.raw["status"]["name"] in ("Failed", "Missed"))
-    good = [
-        job.completed
-        for job in jobs
-        if job.raw["status"]["name"].startswith("Completed")
-        and job.raw["type"]["name"] != "Restore"
-    ]
-    last = max(good).astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if good else None
-    return len(jobs), failed, last
+    """(jobs_total, jobs_failed, last_backup) of the world's jobs in the window, by the
+    audit's own rule (``audit_row``, unit-tested in tests/test_audit_row.py)."""
+    jobs = [structure(job.raw, Job) for job in consumer.jobs if job.completed >= start]
+    row = audit_row(SimpleBusinessUnit(id=1), None, jobs=jobs)
+    return row.jobs_total, row.jobs_failed, row.as_dict()["last_backup"]
 
 
 def summary_numbers(err: str) -> tuple[int, ...]:

@@ -26,7 +26,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -52,6 +52,9 @@ __all__ = [
     "ListedConsumer",
     "flatten",
     "get_tree",
+    "audit_row",
+    "failed",
+    "last_backup",
     "list_consumers",
     "short_error",
 ]
@@ -263,7 +266,9 @@ class Audit:
                 async for result in results:
                     if result.error is not None:  # a bug, not an API error: keep going
                         item = result.item
-                        row = self._row(item, error=short_error("audit", result.error))
+                        row = audit_row(
+                            item.unit, item.consumer, error=short_error("audit", result.error)
+                        )
                     else:
                         assert result.value is not None
                         row = result.value
@@ -279,24 +284,13 @@ class Audit:
         self.discovered += count
         self._progress()
 
-    @staticmethod
-    def _row(item: ListedConsumer, **fields: Any) -> AuditRow:
-        consumer = item.consumer
-        return AuditRow(
-            bunit_id=item.unit.id,
-            bunit_name=item.unit.name,
-            consumer_id=None if consumer is None else consumer.id,
-            consumer_name=None if consumer is None else consumer.name,
-            **fields,
-        )
-
     async def _audit_item(self, item: ListedConsumer, window_start: dt.datetime) -> AuditRow:
         if item.error is not None:
-            return self._row(item, error=item.error)
+            return audit_row(item.unit, item.consumer, error=item.error)
         consumer = item.consumer
         assert consumer is not None
         if item.unit.id is None or consumer.id is None:
-            return self._row(item, error="consumer: no id in the list")
+            return audit_row(item.unit, item.consumer, error="consumer: no id in the list")
         ref = self.api.bunit(item.unit.id).consumer(consumer.id)
         errors: dict[str, str] = {}
         node: Node | None = None
@@ -334,28 +328,50 @@ class Audit:
             tg.start_soon(fetch_jobs)
 
         error = "; ".join(errors[step] for step in ("node", "report", "jobs") if step in errors)
-        warnings: int | None = None
-        names: tuple[str, ...] = ()
-        if report is not None:
-            warnings = len(report.warnings)
-            names = tuple(w.type.name for w in report.warnings if w.type and w.type.name)
-        return self._row(
-            item,
-            has_node=node is not None,
-            node_name=None if node is None else node.tsm_name,
-            node_activated=node is not None
-            and node.activated_date is not None
-            and not node.decommissioned,
-            node_locked=None if node is None else node.locked,
-            last_backup=_last_backup(jobs),
-            report_date=None if report is None else report.report_date,
-            storage_mb=None if report is None else report.mega_bytes,
-            jobs_total=len(jobs),
-            jobs_failed=sum(1 for job in jobs if _failed(job)),
-            warnings=warnings,
-            warning_names=names,
-            error=error or None,
+        return audit_row(
+            item.unit, consumer, node=node, report=report, jobs=jobs, error=error or None
         )
+
+
+def audit_row(
+    unit: SimpleBusinessUnit,
+    consumer: Consumer | None,
+    *,
+    node: Node | None = None,
+    report: NodeReport | None = None,
+    jobs: Sequence[Job] = (),
+    error: str | None = None,
+) -> AuditRow:
+    """The audit of one consumer from what was fetched for it (pure: no I/O).
+
+    The definitions are the module's: see its docstring. ``error`` says what
+    could not be fetched; the fields it would have filled keep their defaults.
+    """
+    warnings: int | None = None
+    names: tuple[str, ...] = ()
+    if report is not None:
+        warnings = len(report.warnings)
+        names = tuple(w.type.name for w in report.warnings if w.type and w.type.name)
+    return AuditRow(
+        bunit_id=unit.id,
+        bunit_name=unit.name,
+        consumer_id=None if consumer is None else consumer.id,
+        consumer_name=None if consumer is None else consumer.name,
+        has_node=node is not None,
+        node_name=None if node is None else node.tsm_name,
+        node_activated=node is not None
+        and node.activated_date is not None
+        and not node.decommissioned,
+        node_locked=None if node is None else node.locked,
+        last_backup=last_backup(jobs),
+        report_date=None if report is None else report.report_date,
+        storage_mb=None if report is None else report.mega_bytes,
+        jobs_total=len(jobs),
+        jobs_failed=sum(1 for job in jobs if failed(job)),
+        warnings=warnings,
+        warning_names=names,
+        error=error,
+    )
 
 
 def _aware(moment: dt.datetime | None) -> dt.datetime:
@@ -368,12 +384,14 @@ def _name(lookup: Any) -> str:
     return name.strip().lower() if isinstance(name, str) else ""
 
 
-def _failed(job: Job) -> bool:
+def failed(job: Job) -> bool:
+    """A job that ended badly: Failed, Missed or Severed (any "Failed ..." status too)."""
     status = _name(job.status)
     return status in FAILED_STATUSES or status.startswith("failed")
 
 
-def _last_backup(jobs: list[Job]) -> dt.datetime | None:
+def last_backup(jobs: Sequence[Job]) -> dt.datetime | None:
+    """The newest ``completed`` of a backup (not Restore/Retrieve) that ended well."""
     done = [
         _aware(job.completed)
         for job in jobs
