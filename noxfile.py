@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import nox
 
-nox.options.sessions = ["tests", "tests_minimal", "lint", "typecheck"]
+nox.options.sessions = ["tests", "tests_minimal", "lint", "typecheck", "docs"]
 nox.options.reuse_existing_virtualenvs = True
 
 # The modules that need nothing beyond the SDK's own dependencies and the test tools.
@@ -49,3 +49,13 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict over the package."""
     session.install("-e", ".[dev]")
     session.run("mypy", "--strict", "cloutility_async")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site: ``mkdocs build --strict`` (``nox -s docs -- serve`` to preview)."""
+    session.install("-e", ".[docs]")
+    if session.posargs[:1] == ["serve"]:
+        session.run("mkdocs", "serve", *session.posargs[1:])
+    else:
+        session.run("mkdocs", "build", "--strict", "--site-dir", f"{session.create_tmp()}/site")

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
+import os
+import pkgutil
 import re
+import subprocess
+import sys
+import types
+from collections.abc import Iterator
+from pathlib import Path
 
+import pytest
+
+import cloutility_async
 from cloutility_async import Cloutility
+from cloutility_async.cli import main
+from cloutility_async.testing import FULL_VERSION, Simulator
 
 
 def documented_args(doc: str) -> set[str]:
@@ -19,3 +32,195 @@ def test_help_of_the_client_describes_every_constructor_argument() -> None:
     """``help(Cloutility)`` names and explains each keyword of ``Cloutility(...)``."""
     parameters = set(inspect.signature(Cloutility).parameters)
     assert documented_args(inspect.getdoc(Cloutility) or "") == parameters
+
+
+# -- the API reference covers every public name --------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+DIRECTIVE = re.compile(r"^::: ([\w.]+)\n((?:    .*\n)*)", re.M)
+
+
+def public_modules() -> list[types.ModuleType]:
+    """The package and every public module under it (the command line aside)."""
+    found = [cloutility_async]
+    for info in pkgutil.walk_packages(cloutility_async.__path__, "cloutility_async."):
+        parts = info.name.split(".")
+        if any(part.startswith("_") for part in parts) or parts[1] == "cli":
+            continue
+        found.append(importlib.import_module(info.name))
+    return found
+
+
+def directives() -> dict[str, str]:
+    """Every ``::: target`` of the reference pages, with its options block."""
+    found: dict[str, str] = {}
+    for page in sorted((DOCS / "reference").glob("*.md")):
+        for match in DIRECTIVE.finditer(page.read_text()):
+            found[match.group(1)] = match.group(2)
+    return found
+
+
+def resolve(target: str) -> object:
+    """The object a directive names: a module, or a member of one."""
+    try:
+        return importlib.import_module(target)
+    except ModuleNotFoundError:
+        module, _, name = target.rpartition(".")
+        return getattr(importlib.import_module(module), name)
+
+
+def test_the_public_modules_include_the_subpackages_users_import() -> None:
+    """``testing`` and ``webhooks`` (and any public module added later) are checked."""
+    names = {module.__name__ for module in public_modules()}
+    assert {"cloutility_async.testing", "cloutility_async.webhooks"} <= names
+
+
+def test_every_public_name_has_an_entry_in_the_api_reference() -> None:
+    """Each name of each public ``__all__`` is rendered by a mkdocstrings directive: its
+    own, or its module's with members shown."""
+    entries = directives()
+    missing = []
+    for module in public_modules():
+        whole = module.__name__ in entries and "members: false" not in entries[module.__name__]
+        for name in getattr(module, "__all__", ()):
+            if not whole and f"{module.__name__}.{name}" not in entries:
+                missing.append(f"{module.__name__}.{name}")
+    assert not missing, f"add '::: NAME' lines to a page of docs/reference/ for: {missing}"
+
+
+def test_every_directive_of_the_reference_names_something_that_exists() -> None:
+    """No stale entry: each ``::: target`` imports."""
+    entries = directives()
+    assert len(entries) > 80
+    for target in entries:
+        resolve(target)
+
+
+def test_every_page_is_in_the_navigation() -> None:
+    """``mkdocs.yml`` lists every page of ``docs/`` (an orphan page is unreachable)."""
+    nav = (ROOT / "mkdocs.yml").read_text()
+    pages = {str(p.relative_to(DOCS)) for p in DOCS.rglob("*.md")}
+    assert pages == set(re.findall(r": ([\w/.-]+\.md)$", nav, re.M))
+
+
+# -- the pages' code runs ------------------------------------------------------------------
+
+BLOCK = re.compile(r'^```(?:python|text|toml) title="([^"]+)"\n(.*?)^```$', re.M | re.S)
+
+
+def titled_blocks() -> dict[str, str]:
+    """Every code block with a ``title="..."`` in the docs, by title."""
+    found: dict[str, str] = {}
+    for page in sorted(DOCS.rglob("*.md")):
+        for title, code in BLOCK.findall(page.read_text()):
+            assert title not in found, f"two blocks titled {title}"
+            found[title] = code
+    return found
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[tuple[Simulator, str]]:
+    sim = Simulator()
+    with sim.serve_in_thread() as base_url:
+        yield sim, base_url
+
+
+def portal_env(served: tuple[Simulator, str], **extra: str) -> dict[str, str]:
+    """This process's environment, pointed at the served simulator."""
+    sim, base_url = served
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUTILITY_")}
+    for name, value in sim.client_options(base_url).items():
+        env[f"CLOUTILITY_{name.upper()}"] = value
+    env.update(extra)
+    return env
+
+
+def run_script(
+    directory: Path, title: str, *args: str, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    (directory / title).write_text(titled_blocks()[title])
+    return subprocess.run(
+        [sys.executable, title, *args],
+        cwd=directory,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_the_quickstart_script_runs(served: tuple[Simulator, str], tmp_path: Path) -> None:
+    """``hello.py`` prints the portal's version and who it logged in as."""
+    done = run_script(tmp_path, "hello.py", env=portal_env(served))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == FULL_VERSION
+    assert done.stdout.splitlines()[1].startswith("logged in as ")
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_the_bulk_audit_recipe_runs_on_asyncio_and_trio(
+    served: tuple[Simulator, str], tmp_path: Path, backend: str
+) -> None:
+    """``bulk_audit.py`` prints a line per consumer of the tree, on the backend given."""
+    sim = served[0]
+    done = run_script(tmp_path, "bulk_audit.py", backend, env=portal_env(served))
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    world = sim.world
+    names = sorted(c.name for c in world.consumers_in_tree(world.root_id))
+    assert sorted(line.split("\t")[1] for line in lines) == names
+    assert all(line.endswith(" failed") for line in lines)
+    assert re.fullmatch(r"\d+ requests\n", done.stderr)
+
+
+def test_the_billing_recipe_builds_its_app(served: tuple[Simulator, str], tmp_path: Path) -> None:
+    """``billing.py`` imports and mounts the webhook under ``/baas-report``."""
+    (tmp_path / "billing.py").write_text(titled_blocks()["billing.py"])
+    probe = "import billing; print([route.path for route in billing.app.routes])"
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=tmp_path,
+        env=portal_env(served, BILLING_SECRET="s3cret"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "['/baas-report']\n"
+
+
+def test_the_testing_recipes_pass_as_a_user_would_run_them(tmp_path: Path) -> None:
+    """The recipes' test files (and the FastAPI app they test) pass under pytest, with the
+    package's own plugin providing the fixtures."""
+    blocks = titled_blocks()
+    files = ["test_report.py", "test_with_respx.py", "test_drift.py", "app.py", "test_app.py"]
+    for name in files:
+        (tmp_path / name).write_text(blocks[name])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUTILITY_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    summary = re.search(r"^(\d+) passed in ", done.stdout, re.M)
+    assert summary, done.stdout
+    assert int(summary.group(1)) >= 5  # once per anyio backend the plugin picks
+
+
+def test_the_cli_page_shows_the_current_help(capsys: pytest.CaptureFixture[str]) -> None:
+    """The ``--help`` texts on the CLI page are what the command prints (at 100 columns)."""
+    blocks = {t: c for t, c in titled_blocks().items() if t.endswith("--help")}
+    assert set(blocks) == {"cloutility --help", "cloutility audit --help"}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("COLUMNS", "100")
+        for title, text in blocks.items():
+            assert main([*title.split()[1:]]) == 0
+            assert capsys.readouterr().out == text, f"regenerate the {title!r} block"
