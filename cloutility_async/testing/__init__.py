@@ -3,16 +3,19 @@
 In-process (no sockets)::
 
     sim = Simulator(consumers=40, seed=0)
-    transport = httpx.ASGITransport(app=sim.app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://sim.test/v1/") as c:
+    async with Cloutility(**sim.client_options()) as api:  # httpx.ASGITransport(sim.app)
         ...
 
 On a loopback socket::
 
     with sim.serve_in_thread() as base_url:  # "http://127.0.0.1:<port>/v1/"
-        ...
+        async with Cloutility(**sim.client_options(base_url)) as api:
+            ...
 
-or from a shell: ``python -m cloutility_async.testing serve --port 8080``.
+or from a shell: ``python -m cloutility_async.testing serve --port 8080`` (it prints
+``export CLOUTILITY_...=`` lines; ``GET /_simulator/stats`` answers the counters).
+``Simulator(drift=True)`` sends the deviations the vendor's pages warn about
+(:class:`Drift`), seeded and reproducible.
 
 Faults are set at run time on ``sim.faults`` (latency, 429 with ``Retry-After``, 5xx,
 HTML pages, dropped connections, and a deterministic queue with
