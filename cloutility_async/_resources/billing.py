@@ -125,46 +125,8 @@ class BillingMixin(Ref):
         """
         if not isinstance(content_type, str) or not _MIME_TYPE.fullmatch(content_type):
             raise ValidationError(f"content_type must be a MIME type, got {content_type!r}")
-        params: dict[str, str] = {
-            "sendToBillingAddress": bool_param(send_to_billing_address, "send_to_billing_address")
-        }
-        if erp_reference is not None:
-            if not isinstance(erp_reference, str) or not erp_reference.strip():
-                raise ValidationError(
-                    f"erp_reference must be a non-empty string or None, got {erp_reference!r}"
-                )
-            params["erpReference"] = erp_reference
-        boundary = "cloutility-" + secrets.token_hex(16)
-        headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
-        content: bytes | None = None
-        stream: httpx.AsyncByteStream | None = None
-
-        if isinstance(file, (bytes, bytearray, memoryview)):
-            data = bytes(file)
-            if not data:
-                raise ValidationError("the invoice file is empty")
-            name = _check_filename(filename)
-            head, tail = _multipart_frame(boundary, name, content_type)
-            content = head + data + tail
-        elif isinstance(file, (str, os.PathLike)):
-            path = Path(os.fspath(file))
-            size = await _file_size(path)
-            name = _check_filename(path.name if filename is None else filename)
-            head, tail = _multipart_frame(boundary, name, content_type)
-            stream = _MultipartStream(head, _read_file(path, size), tail)
-            headers["Content-Length"] = str(len(head) + size + len(tail))
-        elif isinstance(file, AsyncIterable):
-            name = _check_filename(filename)
-            head, tail = _multipart_frame(boundary, name, content_type)
-            stream = _MultipartStream(head, _checked_chunks(file), tail)
-            # httpx's own transport needs the framing stated; aiohttp's chunks by itself.
-            headers["Transfer-Encoding"] = "chunked"
-        else:
-            raise ValidationError(
-                "file must be a path, bytes, or an async iterable of bytes, "
-                f"got {type(file).__name__}"
-            )
-
+        params = _upload_params(erp_reference, send_to_billing_address)
+        name, content, stream, headers = await _upload_body(file, filename, content_type)
         try:
             response = await self._write(
                 routes.INVOICE_FILE_UPLOAD,
@@ -226,6 +188,50 @@ def _billing_params(include_next: int | None, use_forecasting: bool | None) -> d
     if use_forecasting is not None:
         params["useForecasting"] = bool_param(use_forecasting, "use_forecasting")
     return params
+
+
+def _upload_params(erp_reference: str | None, send_to_billing_address: bool) -> dict[str, str]:
+    params = {
+        "sendToBillingAddress": bool_param(send_to_billing_address, "send_to_billing_address")
+    }
+    if erp_reference is not None:
+        if not isinstance(erp_reference, str) or not erp_reference.strip():
+            raise ValidationError(
+                f"erp_reference must be a non-empty string or None, got {erp_reference!r}"
+            )
+        params["erpReference"] = erp_reference
+    return params
+
+
+async def _upload_body(
+    file: InvoiceFileSource, filename: str | None, content_type: str
+) -> tuple[str, bytes | None, httpx.AsyncByteStream | None, dict[str, str]]:
+    """The file name, the form body (bytes, or a stream) and the headers of an upload."""
+    boundary = "cloutility-" + secrets.token_hex(16)
+    headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    if isinstance(file, (bytes, bytearray, memoryview)):
+        data = bytes(file)
+        if not data:
+            raise ValidationError("the invoice file is empty")
+        name = _check_filename(filename)
+        head, tail = _multipart_frame(boundary, name, content_type)
+        return name, head + data + tail, None, headers
+    if isinstance(file, (str, os.PathLike)):
+        path = Path(os.fspath(file))
+        size = await _file_size(path)
+        name = _check_filename(path.name if filename is None else filename)
+        head, tail = _multipart_frame(boundary, name, content_type)
+        headers["Content-Length"] = str(len(head) + size + len(tail))
+        return name, None, _MultipartStream(head, _read_file(path, size), tail), headers
+    if isinstance(file, AsyncIterable):
+        name = _check_filename(filename)
+        head, tail = _multipart_frame(boundary, name, content_type)
+        # httpx's own transport needs the framing stated; aiohttp's chunks by itself.
+        headers["Transfer-Encoding"] = "chunked"
+        return name, None, _MultipartStream(head, _checked_chunks(file), tail), headers
+    raise ValidationError(
+        f"file must be a path, bytes, or an async iterable of bytes, got {type(file).__name__}"
+    )
 
 
 def _created_file(port: Port, data: Any, filename: str, response: httpx.Response) -> InvoiceFile:
