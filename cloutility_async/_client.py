@@ -118,8 +118,10 @@ class Cloutility:
 
     Use it as ``async with Cloutility(...) as api:``. Entering logs in with
     the password grant and starts a background task that renews the token
-    ahead of expiry; leaving stops it and closes every connection. All
-    requests share one capacity limiter of ``max_concurrency`` slots.
+    ahead of expiry; leaving stops it and closes every connection. A closed
+    client can be entered again (a fresh session each time), so one client
+    can live in a module and serve each lifespan of a web app. All requests
+    share one capacity limiter of ``max_concurrency`` slots.
 
     Every argument is checked here: a bad value raises ``ConfigurationError``
     before any request is sent.
@@ -252,10 +254,15 @@ class Cloutility:
     # -- lifecycle -------------------------------------------------------------
 
     async def __aenter__(self) -> Cloutility:
-        if self._stack is not None or self._closed:
-            raise ClientStateError("a Cloutility client can be entered only once")
+        """Open a session: connections, a login, the refresher (see the class docstring).
+
+        A closed client can be entered again, each time with a fresh session,
+        so one module-level client serves every lifespan of a web app.
+        """
+        if self._stack is not None:
+            raise ClientStateError("this Cloutility client is already open")
         stack = AsyncExitStack()
-        self._stack = stack
+        self._stack, self._closed = stack, False
         try:
             transport = self._transport_option or self._default_transport()
             stack.push_async_callback(self._close_transport, transport)
@@ -285,7 +292,8 @@ class Cloutility:
             await auth.login()
             task_group.start_soon(auth.run_refresher, name="cloutility-token-refresher")
         except BaseException:
-            self._closed = True
+            self._stack, self._closed = None, True
+            self._port.close()
             await stack.aclose()  # the transport's close is shielded on its own
             raise
         return self
@@ -299,7 +307,8 @@ class Cloutility:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Stop the refresher and close every connection (idempotent).
+        """Stop the refresher and close every connection (idempotent); the client can be
+        entered again afterwards.
 
         The body's own exception is not handed to the task group: it would come
         back wrapped in an ExceptionGroup, and it is the caller's to see as is.

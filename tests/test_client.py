@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import AsyncIterator
+from typing import Any
 
 import anyio
+import attrs
 import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 import cloutility_async
 from cloutility_async import ClientStateError, Cloutility, ConfigurationError
@@ -158,3 +166,90 @@ def test_public_names_are_exported_from_the_package() -> None:
     assert cloutility_async.Cloutility.__module__ == "cloutility_async"
     assert issubclass(cloutility_async.NotFoundError, cloutility_async.APIError)
     assert issubclass(cloutility_async.APIError, cloutility_async.CloutilityError)
+
+
+@pytest.mark.anyio
+async def test_a_closed_client_can_be_entered_again() -> None:
+    """Each `async with` opens a fresh session: new connections, a login, requests work."""
+    portal = FakePortal()
+    portal.route("GET", "fullVersion", json="1.0")
+    transport = RecordingTransport(portal.transport())
+    api = portal.client(transport=transport)
+    for _ in range(3):
+        transport.closed = False
+        async with api:
+            assert await api.full_version() == "1.0"
+            assert api.statistics().requests == 2  # this session's login and GET
+        assert transport.closed  # each session closes its connections
+        with pytest.raises(ClientStateError, match="async with"):
+            await api.full_version()
+    assert portal.grants == ["password"] * 3
+
+
+@pytest.mark.anyio
+async def test_an_open_client_cannot_be_entered_twice() -> None:
+    """Entering a client that is open raises ClientStateError and leaves it working."""
+    portal = FakePortal()
+    portal.route("GET", "fullVersion", json="1.0")
+    async with portal.client() as api:
+        with pytest.raises(ClientStateError, match="already open"):
+            await api.__aenter__()
+        assert await api.full_version() == "1.0"
+
+
+@pytest.mark.anyio
+async def test_a_failed_login_leaves_the_client_enterable() -> None:
+    """After a refused login the same client can be entered once the password is right."""
+    portal = FakePortal()
+    portal.route("GET", "fullVersion", json="1.0")
+    api = portal.client(password="nope")
+    with pytest.raises(cloutility_async.AuthenticationError):
+        async with api:
+            pass
+    api._credentials = attrs.evolve(api._credentials, password=PASSWORD)
+    async with api:
+        assert await api.full_version() == "1.0"
+
+
+@contextlib.asynccontextmanager
+async def served(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    """Run ``app``'s ASGI lifespan as a server does (startup, requests, shutdown)."""
+    to_app, app_inbox = anyio.create_memory_object_stream[dict[str, Any]](4)
+    app_outbox, from_app = anyio.create_memory_object_stream[dict[str, Any]](4)
+
+    async def run() -> None:
+        scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}
+        await app(scope, app_inbox.receive, app_outbox.send)
+
+    async with to_app, app_inbox, app_outbox, from_app, anyio.create_task_group() as tg:
+        tg.start_soon(run)
+        await to_app.send({"type": "lifespan.startup"})
+        assert (await from_app.receive())["type"] == "lifespan.startup.complete"
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://app.test") as http:
+            yield http
+        await to_app.send({"type": "lifespan.shutdown"})
+        assert (await from_app.receive())["type"] == "lifespan.shutdown.complete"
+
+
+@pytest.mark.anyio
+async def test_one_client_serves_three_lifespans_of_a_starlette_app() -> None:
+    """A module-level client entered in the app's lifespan works in three lifespans in a row."""
+    portal = FakePortal()
+    portal.route("GET", "fullVersion", json="1.0.4480.0")
+    api = portal.client()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with api:
+            yield
+
+    async def version(request: Request) -> JSONResponse:
+        return JSONResponse({"portal": await api.full_version()})
+
+    app = Starlette(routes=[Route("/version", version)], lifespan=lifespan)
+    for _ in range(3):
+        async with served(app) as http:
+            assert (await http.get("/version")).json() == {"portal": "1.0.4480.0"}
+        assert repr(api).endswith("closed>")
+    assert portal.grants == ["password"] * 3
