@@ -145,24 +145,6 @@ def start_server(
     raise RuntimeError("the simulator exited before printing READY")
 
 
-def run_worker(script: Path, args: Sequence[str], env: dict[str, str], timeout: float) -> Any:
-    """Run ``script`` in a fresh interpreter; its last stdout line is its JSON result."""
-    done = subprocess.run(
-        [sys.executable, str(script), *args],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(
-            f"worker {list(args)[:2]} failed ({done.returncode}):\n{done.stderr[-3000:]}"
-        )
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 # -- process metrics ------------------------------------------------------------------------
 
 
@@ -216,22 +198,41 @@ def median(values: Sequence[float]) -> float:
 # -- the machine ----------------------------------------------------------------------------
 
 
-def machine() -> dict[str, Any]:
-    model = "unknown"
+def _lscpu_model() -> str:
+    """``lscpu``'s model name (``/proc/cpuinfo``'s when lscpu is missing)."""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        out = ""
+    for line in out.splitlines():
+        if line.startswith("Model name:"):
+            return line.split(":", 1)[1].strip()
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
                 if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
+                    return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    return "unknown"
+
+
+def _version_of(command: Sequence[str]) -> str | None:
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return done.stdout.strip() or None
+
+
+def machine() -> dict[str, Any]:
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
         cores = os.cpu_count() or 0
     versions = {}
-    for name in ("aiohttp", "httpx", "requests", "anyio", "cattrs"):
+    for name in ("aiohttp", "httpx", "requests", "anyio", "cattrs", "attrs", "trio", "orjson",
+                 "click"):  # fmt: skip
         try:
             from importlib.metadata import version
 
@@ -239,10 +240,32 @@ def machine() -> dict[str, Any]:
         except Exception:
             versions[name] = None
     return {
-        "cpu_model": model,
+        "cpu_model": _lscpu_model(),
         "cores": cores,
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),
         "platform": platform.platform(),
+        "valgrind": _version_of(["valgrind", "--version"]),
         "libraries": versions,
     }
+
+
+def git_revision(
+    tree: Path = REPO, paths: Sequence[str] = ("cloutility_async", "benchmarks")
+) -> dict[str, Any]:
+    """The commit checked out in ``tree`` and whether ``paths`` differ from it there
+    (results files aside)."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(tree), *args], capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "HEAD")
+        subject = git("log", "-1", "--format=%s")
+        changed = git("status", "--porcelain", "--", *paths)
+        dirty = any("benchmarks/results/" not in line for line in changed.splitlines())
+    except (OSError, subprocess.CalledProcessError):
+        return {"commit": None, "subject": None, "dirty": None}
+    return {"commit": commit, "subject": subject, "dirty": dirty}

@@ -91,10 +91,18 @@ async def _answer(send: Any, status: int, body: Any) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_serve_arguments(parser)
+    parser.add_argument(
+        "--keep-alive",
+        type=float,
+        default=600.0,
+        help="seconds an idle connection stays open (uvicorn's default of 5 s would close"
+        " the connections of a client slowed down by valgrind between two requests)",
+    )
     args = parser.parse_args(argv)
     sim = simulator_from_args(args)
     sock = bind_socket(args.host, args.port)
     server = make_server(ControlledApp(sim))
+    server.config.timeout_keep_alive = args.keep_alive
 
     def stop(signum: int, frame: object) -> None:
         server.should_exit = True
