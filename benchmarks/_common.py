@@ -264,8 +264,10 @@ def git_revision(
     try:
         commit = git("rev-parse", "HEAD")
         subject = git("log", "-1", "--format=%s")
+        sdk_commit = git("log", "-1", "--format=%H", "--", "cloutility_async")
         changed = git("status", "--porcelain", "--", *paths)
         dirty = any("benchmarks/results/" not in line for line in changed.splitlines())
     except (OSError, subprocess.CalledProcessError):
-        return {"commit": None, "subject": None, "dirty": None}
-    return {"commit": commit, "subject": subject, "dirty": dirty}
+        return {"commit": None, "subject": None, "dirty": None, "sdk_commit": None}
+    # The last commit that changed the SDK: the code measured, whatever came after it.
+    return {"commit": commit, "subject": subject, "dirty": dirty, "sdk_commit": sdk_commit}

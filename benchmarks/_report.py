@@ -213,7 +213,7 @@ def write(report: Report, output: Path, text: str) -> None:
 
 
 def _met(met: bool | None) -> str:
-    return "not measured" if met is None else "yes" if met else "NO"
+    return "n/a" if met is None else "yes" if met else "NO"  # n/a: the figure says why
 
 
 def header(report: Report) -> list[str]:
@@ -224,7 +224,8 @@ def header(report: Report) -> list[str]:
         f"Machine: {m['cpu_model']}, {m['cores']} cores, {m['implementation']} {m['python']},"
         f" {m['platform']}; {m['valgrind'] or 'no valgrind'}; {libs}.",
         "",
-        f"Commit measured: `{str(rev['commit'])[:12]}` ({rev['subject']}){dirty}."
+        f"Commit measured: `{str(rev['commit'])[:12]}` ({rev['subject']}){dirty}; the SDK"
+        f" last changed in `{str(rev.get('sdk_commit'))[:12]}`."
         f" Run {report['date']} ({report['mode']} mode, {report['elapsed_s']:.0f} s).",
         "",
     ]
