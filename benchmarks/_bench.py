@@ -172,24 +172,40 @@ class Bench:
         return result
 
 
+_RUNNING: set[subprocess.Popen[str]] = set()  # workers under way, for stop_workers()
+
+
 def run_worker(
     argv: Sequence[str], env: dict[str, str], timeout: float, *, prefix: Sequence[str] = ()
 ) -> Any:
     """Run ``_worker.py argv`` in a fresh interpreter; its last stdout line is its result."""
-    done = subprocess.run(
+    with subprocess.Popen(
         [*prefix, sys.executable, str(WORKER), *argv],
         env=env,
         cwd=REPO,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=timeout,
-        check=False,
-    )
-    if done.returncode != 0:
+    ) as process:
+        _RUNNING.add(process)
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except BaseException:
+            process.kill()
+            raise
+        finally:
+            _RUNNING.discard(process)
+    if process.returncode != 0:
         raise RuntimeError(
-            f"worker {list(argv)[:3]} failed ({done.returncode}):\n{done.stderr[-3000:]}"
+            f"worker {list(argv)[:3]} failed ({process.returncode}):\n{stderr[-3000:]}"
         )
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+def stop_workers() -> None:
+    """Kill every worker still running (a run being aborted from another thread)."""
+    for process in list(_RUNNING):
+        process.kill()
 
 
 def brief(r: dict[str, Any]) -> str:

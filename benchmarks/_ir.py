@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from _bench import Bench, Log
+from _bench import Bench, Log, stop_workers
 from _common import REPO, median
 
 #: The C function whose outermost call brackets what callgrind counts (CPython 3.11's
@@ -120,12 +120,18 @@ class Counter:
             for n in plan.counts:
                 self.bench.pairs_file(n // ROUTES[plan.workload])
         tasks = [(plan, n) for i in range(2) for plan in plans for n in plan.counts[i : i + 1]]
-        with ThreadPoolExecutor(self.jobs) as pool:
+        pool = ThreadPoolExecutor(self.jobs)
+        try:
             futures = [
                 pool.submit(self._one, p.kind, p.workload, n, p.tag, p.env, p.extra)
                 for p, n in tasks
             ]
             runs = [f.result() for f in futures]
+        except BaseException:  # a failed run or a signal: start no other, stop the rest
+            pool.shutdown(wait=False, cancel_futures=True)
+            stop_workers()
+            raise
+        pool.shutdown()
         by_plan: dict[int, list[dict[str, Any]]] = {}
         for (plan, _), run in zip(tasks, runs, strict=True):
             by_plan.setdefault(id(plan), []).append(run)
