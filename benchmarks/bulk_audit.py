@@ -1,7 +1,7 @@
 """Bulk audits through the SDK, raw aiohttp, raw httpx and the reference's sequential script.
 
 Run: ``python benchmarks/bulk_audit.py`` (every scenario, instruction counts included:
-about 15 minutes on 2 cores; ``--quick``: a smoke run of about 30 seconds without
+about 20 minutes on 2 shared cores; ``--quick``: a smoke run of about 30 seconds without
 valgrind, the mode the test suite calls).  ``--help`` lists sizes; ``ir.py`` runs the
 instruction counts alone and compares two revisions of the SDK.
 
@@ -44,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _ir
 import _report
 import _scenarios
+import _targets
 from _bench import Bench
 from _common import RESULTS_DIR
 
@@ -68,11 +69,11 @@ DEFAULTS: dict[str, tuple[Any, Any]] = {
     "sequential_consumers": (10, 25),
     "latency_rounds": (1, 3),
     "token_lifetime": (2.0, 5.0),
-    "churn_seconds": (6.0, 30.0),
+    "churn_seconds": (4.0, 30.0),
     "churn_consumers": (250, 500),
-    "memory_consumers": ("500,2000", "5000,20000"),
+    "memory_consumers": ("300,1200", "5000,20000"),
     "in_flight_rounds": (1, 3),
-    "model_consumers": (300, 1000),
+    "model_consumers": (200, 1000),
     "import_runs": (3, 5),
 }
 
@@ -96,16 +97,16 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     add("--latency-ms", type=float, default=20.0)
     add("--latency-rounds", type=int, help="rounds, latency-bound (3; quick 1)")
     add("--token-lifetime", type=float, help="seconds (5; quick 2)")
-    add("--churn-seconds", type=float, help="(30; quick 6)")
+    add("--churn-seconds", type=float, help="(30; quick 4)")
     add("--churn-rate", type=float, default=100.0, help="audits per second")
     add("--churn-latency-ms", type=float, default=20.0)
     add("--churn-consumers", type=int, help="(500; quick 250)")
     add("--refresh-margin", type=float, help="the SDK's refresh_margin (token lifetime / 5)")
-    add("--memory-consumers", help="streaming-audit checkpoints (5000,20000; quick 500,2000)")
+    add("--memory-consumers", help="streaming-audit checkpoints (5000,20000; quick 300,1200)")
     add("--memory-routes", type=int, default=2, choices=(2, 4), help="requests per consumer")
     add("--in-flight", type=int, default=1000, help="typed GETs in flight at once, memory")
     add("--in-flight-rounds", type=int, help="alternating rounds of it (3; quick 1)")
-    add("--model-consumers", type=int, help="structured models kept, memory (1000; quick 300)")
+    add("--model-consumers", type=int, help="structured models kept, memory (1000; quick 200)")
     add("--import-runs", type=int, help="runs of each import variant (5; quick 3)")
     add("--before", type=Path, default=RESULTS_DIR / "before.json",
         help="the figures the no-regression targets compare with")  # fmt: skip
@@ -162,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
             log(f"scenario {name}")
             report["scenarios"][name] = SCENARIOS[name](bench, opts, log)
     report["elapsed_s"] = time.perf_counter() - started
-    report["targets"] = _report.targets(report, _report.load_before(opts.before))
+    report["targets"] = _targets.targets(report, _report.load_before(opts.before))
     output = opts.output or RESULTS_DIR / (
         "bulk_audit_quick.json" if opts.quick else "bulk_audit.json"
     )

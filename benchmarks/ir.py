@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _ir
 import _report
+import _targets
 from _bench import CLIENTS, Bench, label
 from _common import REPO, RESULTS_DIR, git_revision
 
@@ -84,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     with Bench(consumers=consumers, warm=consumers, concurrency=opts.concurrency, log=log) as b:
         report["scenarios"]["ir"] = _ir.scenario(b, opts, log)
     report["elapsed_s"] = time.perf_counter() - started
-    report["targets"] = _report.targets(report, None)
+    report["targets"] = _targets.targets(report, None)
     text = _report.markdown(report)
     output = opts.output or RESULTS_DIR / "ir.json"
     _report.write(report, output, text)

@@ -21,7 +21,7 @@ BENCHMARKS = ROOT / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
 import _ir  # noqa: E402  (benchmarks/ is not a package)
-import _report  # noqa: E402
+import _targets  # noqa: E402
 
 
 @pytest.mark.slow
@@ -136,7 +136,7 @@ def test_instruction_targets_are_read_from_the_two_sizes() -> None:
             "ir": {"ir_per_request": per, "ratios": ratios, "sdk_loads_orjson": False},
         },
     }
-    rows = {t["target"].split(" (")[0]: t for t in _report.targets(report, None)}
+    rows = {t["target"].split(" (")[0]: t for t in _targets.targets(report, None)}
     assert [t["met"] for t in rows.values()] == [False, None, True, True]
     assert rows["2. trio: SDK CPU per request over the SDK's asyncio figure, bulk audit"][
         "measured"

@@ -47,6 +47,15 @@ def password_form(creds: dict[str, str]) -> dict[str, str]:
     }
 
 
+def api_headers(token: str, creds: dict[str, str]) -> dict[str, str]:
+    """The headers the raw clients send with every API request."""
+    return {
+        "Authorization": f"Bearer {token}",
+        "Origin": creds["origin"],
+        "Accept": "application/json",
+    }
+
+
 def load_pairs(path: str, limit: int | None = None) -> list[tuple[int, int]]:
     pairs = [(int(b), int(c)) for b, c in json.loads(Path(path).read_text())]
     return pairs[:limit] if limit else pairs

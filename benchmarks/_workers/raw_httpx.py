@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from _workers._shared import (
+    api_headers,
     base_url,
     credentials,
     gather_timed,
@@ -39,11 +40,7 @@ def run(
                 base + "oauth", data=password_form(creds), headers={"Origin": creds["origin"]}
             )
             token = response.json()["access_token"]
-            headers = {
-                "Authorization": f"Bearer {token}",
-                "Origin": creds["origin"],
-                "Accept": "application/json",
-            }
+            headers = api_headers(token, creds)
             sem = asyncio.Semaphore(concurrency)
 
             async def get(url: str) -> Any:
