@@ -10,7 +10,10 @@ what the model says:
 * ``"12"``/``"12.5"`` for numbers, ``"true"``/``"false"``/``1``/``0`` for booleans;
 * dates as ``2023-06-10T11:10:11.321Z``, ``2023-06-09T00:00:00Z``,
   ``2024-05-20T19:06:03.0810281+02:00`` (truncated to microseconds), or without
-  time or zone (taken as UTC): always an aware ``datetime``;
+  time or zone (taken as UTC): always an aware ``datetime`` that converts to UTC
+  without overflow. .NET's default date ``0001-01-01T00:00:00`` (in any zone)
+  means "no date" and reads as ``None``; an instant past the end of Python's
+  range in UTC (``9999-12-31T23:59:59-05:00``) reads as ``datetime.max`` in UTC;
 * .NET TimeSpans ``[-][d.]hh:mm:ss[.fffffff]``, or a number of seconds, -> ``timedelta``;
 * a bare number or name where an ``{id, name}`` `Lookup` is modelled
   (``Lookup(id=2)``, ``Lookup(name="Active")``), a collection object
@@ -177,7 +180,10 @@ def parse_datetime(value: str) -> datetime:
     """Parse an ISO 8601 date or date-time as the API writes it into an aware datetime.
 
     Seven fractional digits are truncated to microseconds; a value without a
-    zone (or without a time) is taken as UTC. Raises ``ValueError``.
+    zone (or without a time) is taken as UTC. An instant that Python cannot hold
+    in UTC (``0001-01-01T00:00:00+02:00``, ``9999-12-31T23:59:59-05:00``) becomes
+    ``datetime.min`` or ``datetime.max`` in UTC, so that ``astimezone(UTC)``,
+    comparisons and `format_datetime` never overflow. Raises ``ValueError``.
     """
     text = value.strip()
     parsed: datetime | None = None
@@ -212,7 +218,37 @@ def parse_datetime(value: str) -> datetime:
             raise _BadValue(f"expected an ISO 8601 date, got {_describe(value)}") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=_UTC)
+    if parsed.year == 1 or parsed.year == 9999:
+        return _in_utc_range(parsed)
     return parsed
+
+
+_MIN_UTC = datetime.min.replace(tzinfo=_UTC)
+_MAX_UTC = datetime.max.replace(tzinfo=_UTC)
+
+
+def _in_utc_range(moment: datetime) -> datetime:
+    """``moment``, or the nearest end of the range if its instant is outside it in UTC.
+
+    Only the first and the last day of the range can fall outside (an offset is
+    at most a day): .NET's ``DateTime.MinValue`` with a positive offset
+    (``0001-01-01T00:00:00+02:00``), ``MaxValue`` with a negative one.
+    """
+    try:
+        moment.astimezone(_UTC)
+    except OverflowError:
+        return _MIN_UTC if moment.year == 1 else _MAX_UTC
+    return moment
+
+
+def _no_date(moment: datetime) -> bool:
+    """Whether ``moment`` is .NET's default date (``0001-01-01T00:00:00``, any zone), or earlier.
+
+    An unset .NET ``DateTime`` is written as its ``MinValue``: it means "no
+    date", as a missing key or ``null`` does, and a field reads it as ``None``
+    (``raw`` keeps the text, so a PUT sends it back as received).
+    """
+    return moment.year == 1 and moment.replace(tzinfo=None) == datetime.min
 
 
 def format_datetime(value: datetime | date) -> str:
@@ -226,7 +262,7 @@ def format_datetime(value: datetime | date) -> str:
     elif value.utcoffset() is None:
         value = value.replace(tzinfo=_UTC)
     else:
-        value = value.astimezone(_UTC)
+        value = _in_utc_range(value).astimezone(_UTC)
     text = (
         f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
         f"T{value.hour:02d}:{value.minute:02d}:{value.second:02d}"
@@ -337,7 +373,7 @@ def _to_datetime(value: Any) -> datetime:
     if isinstance(value, str):
         return parse_datetime(value)
     if isinstance(value, datetime):
-        return value if value.tzinfo is not None else value.replace(tzinfo=_UTC)
+        return _in_utc_range(value if value.tzinfo is not None else value.replace(tzinfo=_UTC))
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, tzinfo=_UTC)
     raise _BadValue(f"expected an ISO 8601 date, got {_describe(value)}")
@@ -407,7 +443,8 @@ def _opt_bool(value: Any, _: Any) -> bool | None:
 def _opt_datetime(value: Any, _: Any) -> datetime | None:
     if value is None or value == "":
         return None
-    return _to_datetime(value)
+    moment = _to_datetime(value)
+    return None if moment.year == 1 and _no_date(moment) else moment
 
 
 def _opt_timedelta(value: Any, _: Any) -> timedelta | None:
@@ -423,7 +460,7 @@ def _opt_datetime_or_bool(value: Any, _: Any) -> datetime | bool | None:
         return value
     if isinstance(value, str) and value.strip().lower() in ("true", "false"):
         return _to_bool(value)
-    return _to_datetime(value)
+    return _opt_datetime(value, None)
 
 
 _OPTIONAL_SCALARS: dict[Any, _Hook] = {

@@ -271,6 +271,76 @@ def test_offset_is_kept() -> None:
     assert parsed.utcoffset() == timedelta(hours=2)
 
 
+# .NET writes an unset DateTime as its MinValue, in the server's zone or none.
+DOTNET_DEFAULT_DATES = [
+    "0001-01-01T00:00:00",
+    "0001-01-01T00:00:00Z",
+    "0001-01-01T00:00:00.0000000+02:00",
+    "0001-01-01T00:00:00+14:00",
+    "0001-01-01T00:00:00-05:00",
+    "0001-01-01T01:00:00+02:00",  # not MinValue, but before it in UTC
+]
+# Instants past the last one Python can hold in UTC (.NET's MaxValue in a western zone).
+LATE_DATES = ["9999-12-31T23:59:59.9999999-05:00", "9999-12-31T20:00:00-12:00"]
+FAR_END = datetime.max.replace(tzinfo=UTC)
+
+
+@pytest.mark.parametrize("reading", [_converter.STRICT, TOLERANT], ids=["strict", "tolerant"])
+@pytest.mark.parametrize("text", DOTNET_DEFAULT_DATES)
+def test_the_dotnet_default_date_reads_as_no_date(text: str, reading: Reading) -> None:
+    """0001-01-01T00:00:00 in any zone is "no date": None, no drift, the text kept in raw."""
+    drifts: list[SchemaDrift] = []
+    reading = attrs.evolve(reading, report=drifts.append)
+    body = {"id": 1, "completed": text, "actualStart": "2024-05-20T19:06:03+02:00"}
+    job = structure(body, Job, reading)
+    assert job.completed is None
+    assert job.actual_start == datetime(2024, 5, 20, 17, 6, 3, tzinfo=UTC)
+    assert (job.unparsed, drifts) == ({}, [])
+    assert job.raw["completed"] == text
+    assert to_payload(attrs.evolve(job, id=2)) == {**body, "id": 2}
+
+
+@pytest.mark.parametrize("reading", [_converter.STRICT, TOLERANT], ids=["strict", "tolerant"])
+@pytest.mark.parametrize("text", LATE_DATES)
+def test_a_date_past_the_range_in_utc_reads_as_the_last_instant(
+    text: str, reading: Reading
+) -> None:
+    """MaxValue in a western zone is the last instant Python holds, in UTC: it stays "later"."""
+    drifts: list[SchemaDrift] = []
+    consumer = structure(
+        {"createdDate": text, "billingEndDate": text},
+        Consumer,
+        attrs.evolve(reading, report=drifts.append),
+    )
+    assert consumer.created_date == consumer.billing_end_date == FAR_END
+    assert (consumer.unparsed, drifts) == ({}, [])
+    assert consumer.created_date is not None
+    assert consumer.created_date.astimezone(UTC) > datetime.now(UTC)
+    assert to_payload(attrs.evolve(consumer, name="x"))["createdDate"] == text
+
+
+@pytest.mark.parametrize("text", DOTNET_DEFAULT_DATES + LATE_DATES)
+def test_every_date_at_the_ends_converts_to_utc_and_formats(text: str) -> None:
+    """parse_datetime gives an instant that astimezone(UTC) and format_datetime can handle."""
+    parsed = parse_datetime(text)
+    assert parsed.astimezone(UTC) == parsed  # no OverflowError
+    assert parse_datetime(format_datetime(parsed)) == parsed
+
+
+def test_format_datetime_of_a_hand_built_date_past_the_range() -> None:
+    """A datetime a user builds at the very start with a positive offset is written, not raised."""
+    start = datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=2)))
+    assert format_datetime(start) == "0001-01-01T00:00:00Z"
+    end = datetime(9999, 12, 31, 23, tzinfo=timezone(timedelta(hours=-5)))
+    assert format_datetime(end) == "9999-12-31T23:59:59.999999Z"
+
+
+def test_a_date_of_the_first_day_that_is_not_the_default_is_kept() -> None:
+    """Only MinValue itself is "no date": a later moment of year 1 reads as a date."""
+    job = structure({"completed": "0001-01-01T03:00:00+02:00"}, Job)
+    assert job.completed == datetime(1, 1, 1, 1, tzinfo=UTC)
+
+
 def test_parse_datetime_without_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
     """The regular-expression parser (used on Python 3.10) reads every shape too."""
     monkeypatch.setattr(_converter, "_FAST_ISO", False)

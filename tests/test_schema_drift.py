@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 from typing import Any
@@ -123,6 +124,39 @@ async def test_a_put_after_a_drifted_read_sends_every_key_back_as_received() -> 
     assert sent == [{**CONSUMER, "note": "changed"}]
     assert updated.note == "changed"
     assert updated.unparsed == {"limitHighStorage": {"value": 100}, "tags[1]": "red"}
+
+
+# .NET's MinValue (an unset date) in the server's zone, and its MaxValue in a western one.
+EDGE_DATES = {
+    "createdDate": "0001-01-01T00:00:00+02:00",
+    "latestRestorePoint": "0001-01-01T00:00:00",
+    "billingEndDate": "9999-12-31T23:59:59.9999999-05:00",
+}
+
+
+@pytest.mark.parametrize("strict", [False, True], ids=["tolerant", "strict"])
+async def test_dates_at_the_ends_of_time_read_in_either_mode(strict: bool) -> None:
+    """The .NET default date is None and a date past the range is datetime.max UTC; no drift."""
+    portal = FakePortal()
+    body = {"id": 408, "name": "JennysWS", **EDGE_DATES}
+    portal.route("GET", "bunits/22/consumers/408", json=body)
+    sent: list[Any] = []
+
+    async def on_put(request: httpx.Request) -> httpx.Response:
+        sent.append(json.loads(request.content))
+        return httpx.Response(200, json=sent[-1])
+
+    portal.route("PUT", "bunits/22/consumers/408", handler=on_put)
+    async with portal.client(strict=strict) as api:
+        ref = api.bunit(22).consumer(408)
+        consumer = await ref.get()
+        await ref.update(attrs.evolve(consumer, note="changed"))
+        stats = api.statistics()
+    assert consumer.created_date is None
+    assert consumer.latest_restore_point is None
+    assert consumer.billing_end_date == dt.datetime.max.replace(tzinfo=dt.timezone.utc)
+    assert (consumer.unparsed, stats.schema_drift) == ({}, 0)
+    assert sent == [{**body, "note": "changed"}]
 
 
 async def test_the_plugin_client_is_strict(
