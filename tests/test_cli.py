@@ -522,6 +522,24 @@ def test_ctrl_c_stops_cleanly_and_leaves_no_partial_file(backend: str, tmp_path:
     assert list(tmp_path.iterdir()) == []  # no output, no temporary file
 
 
+def test_ctrl_c_just_as_the_temporary_file_is_created_leaves_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worst moment for a Ctrl-C, the file made but its name not yet known, is held
+    back until the file is guarded, then removes it."""
+    real_mkstemp = output.tempfile.mkstemp
+
+    def mkstemp_then_ctrl_c(**kwargs: Any) -> tuple[int, str]:
+        made = real_mkstemp(**kwargs)
+        os.kill(os.getpid(), signal.SIGINT)
+        return made
+
+    monkeypatch.setattr(output.tempfile, "mkstemp", mkstemp_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt), output.atomic_output(tmp_path / "audit.csv") as out:
+        out.write("never kept\n")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_debug_logs_requests_and_grants_to_stderr_without_secrets(run: Run, env: Simulator) -> None:
     """``--debug``: the SDK's DEBUG records on stderr, no token in them, and the
     handler is gone once the command returns."""

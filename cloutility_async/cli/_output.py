@@ -9,8 +9,10 @@ import datetime as dt
 import io
 import json
 import os
+import signal
 import sys
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TextIO
@@ -104,10 +106,13 @@ def atomic_output(path: Path | None) -> Iterator[TextIO]:
     if path is None:
         yield sys.stdout
         return
-    directory = path.parent
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    tmp = Path(tmp_name)
+    tmp: Path | None = None
     try:
+        # A Ctrl-C between creating the file and knowing its name would leak it: SIGINT
+        # waits until `tmp` is set, and is then raised inside this `try`.
+        with _sigint_deferred():
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            tmp = Path(tmp_name)
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as stream:
             yield stream
             stream.flush()
@@ -115,9 +120,26 @@ def atomic_output(path: Path | None) -> Iterator[TextIO]:
         os.chmod(tmp, _mode_for(path))
         os.replace(tmp, path)
     except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
         raise
+
+
+@contextlib.contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """Hold SIGINT back for the block (where signal masks exist, in the main thread);
+    a Ctrl-C that arrives meanwhile is delivered as soon as it ends."""
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not (
+        threading.main_thread()
+    ):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _mode_for(path: Path) -> int:
