@@ -13,6 +13,7 @@ from __future__ import annotations
 import inspect
 import logging
 import math
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,8 @@ from ._exceptions import (
     DecodeError,
     fresh_copy,
 )
+from ._stores import MemoryTokenStore, TokenStore
+from ._stores._renewal import Owner, Renewal, renew_through
 from ._token import Token
 
 if TYPE_CHECKING:
@@ -35,6 +38,12 @@ if TYPE_CHECKING:
 __all__ = ["Credentials", "Token", "TokenHook", "TokenManager"]
 
 logger = logging.getLogger("cloutility_async.auth")
+
+# How long a renewal waits for the token store (its lock and a read, or a save)
+# before it gives up on it and grants a token of this process's own.
+STORE_TIMEOUT = 10.0
+# After the store failed, renewals skip it this long (one warning, no slow retries).
+STORE_RETRY_AFTER = 30.0
 
 
 TokenHook = Callable[[Token], Awaitable[None] | None]
@@ -77,11 +86,12 @@ def _parse_token(body: Any, previous_refresh: str | None) -> Token:
 class _GrantFlight:
     """The grant in flight and, once ``done`` is set, its token or error."""
 
-    __slots__ = ("done", "error", "proactive", "token")
+    __slots__ = ("done", "error", "proactive", "refused", "token")
 
-    def __init__(self, *, proactive: bool) -> None:
+    def __init__(self, *, proactive: bool, refused: bool) -> None:
         self.done = anyio.Event()
         self.proactive = proactive
+        self.refused = refused  # the server answered 401 to the token it replaces
         self.token: Token | None = None
         self.error: Exception | None = None
 
@@ -100,6 +110,8 @@ class TokenStatistics:
     proactive_refreshes: int = 0
     reactive_renewals: int = 0
     waits: int = 0
+    tokens_from_store: int = 0
+    token_store_failures: int = 0
 
 
 class TokenManager:
@@ -113,9 +125,13 @@ class TokenManager:
         origin: str,
         refresh_margin: float,
         on_token: TokenHook | None = None,
+        store: TokenStore | None = None,
     ) -> None:
         self._sender = sender
         self._credentials = credentials
+        self._owner = Owner(client_id=credentials.client_id, username=credentials.username)
+        self._store: TokenStore = MemoryTokenStore() if store is None else store
+        self._store_retry_at = -math.inf  # on time.monotonic(): the loop's clock may change
         self._origin = origin
         self._refresh_margin = refresh_margin
         self._on_token = on_token
@@ -151,7 +167,7 @@ class TokenManager:
     async def invalidate(self, used: Token) -> Token:
         """The server refused ``used`` (a 401): get a new token unless one already replaced it."""
         self.stats.reactive_renewals += 1
-        return await self._renew(used, force=True)
+        return await self._renew(used, force=True, refused=True)
 
     async def login(self) -> Token:
         """The first password grant (``async with`` calls it)."""
@@ -205,6 +221,10 @@ class TokenManager:
 
     # -- internals -----------------------------------------------------------
 
+    def _not_due(self, token: Token) -> bool:
+        """Whether ``token`` is not yet due for a proactive refresh."""
+        return self._usable(token) and self.refresh_delay(token) > 0
+
     def _usable(self, token: Token) -> bool:
         # A small skew so that a token does not expire on the wire, never larger
         # than the refresh margin (else requests would wait for a valid token).
@@ -212,7 +232,12 @@ class TokenManager:
         return token.seconds_left() > skew
 
     async def _renew(
-        self, stale: Token | None, *, force: bool = False, proactive: bool = False
+        self,
+        stale: Token | None,
+        *,
+        force: bool = False,
+        proactive: bool = False,
+        refused: bool = False,
     ) -> Token:
         """The one grant in flight, started if needed; callers only wait for it.
 
@@ -225,7 +250,7 @@ class TokenManager:
             return current  # valid, and either not the refused one or nobody insists
         flight = self._flight
         if flight is None:
-            flight = self._flight = _GrantFlight(proactive=proactive)
+            flight = self._flight = _GrantFlight(proactive=proactive, refused=refused)
             if self._spawn is None:
                 await self._run_grant(flight, current)
             else:
@@ -238,14 +263,17 @@ class TokenManager:
 
     async def _run_grant(self, flight: _GrantFlight, current: Token | None) -> None:
         try:
-            token = await self._grant(current)
+            renewal = await self._obtain(flight, current)
         except Exception as exc:
             flight.error = exc
             self._refused = isinstance(exc, AuthenticationError)
         else:
-            flight.token = token
+            token = flight.token = renewal.token
             self._refused = False
-            if flight.proactive:
+            self.stats.token_store_failures += renewal.store_failed
+            if renewal.from_store:
+                self.stats.tokens_from_store += 1
+            elif flight.proactive:
                 self.stats.proactive_refreshes += 1
             self._token = token
             self._changed.set()
@@ -257,6 +285,24 @@ class TokenManager:
             flight.done.set()
         if flight.token is not None:
             await self._notify(flight.token)
+
+    async def _obtain(self, flight: _GrantFlight, current: Token | None) -> Renewal:
+        """A renewal through the store, or without it while it is failing."""
+        if time.monotonic() < self._store_retry_at:
+            return Renewal(self._owner.stamp(await self._grant(current)), store_failed=True)
+        renewal = await renew_through(
+            self._store,
+            owner=self._owner,
+            stale=current,
+            refused=flight.refused,
+            # A proactive renewal wants a token not yet due; anything else a valid one.
+            good_enough=self._not_due if flight.proactive else self._usable,
+            grant=self._grant,
+            store_timeout=STORE_TIMEOUT,
+        )
+        if renewal.store_failed:
+            self._store_retry_at = time.monotonic() + STORE_RETRY_AFTER
+        return renewal
 
     async def _grant(self, current: Token | None) -> Token:
         if current is not None and current.refresh_token:

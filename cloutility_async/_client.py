@@ -48,6 +48,7 @@ from ._resources._port import Port
 from ._resources._routes import ref_for_url
 from ._resources.business_units import BusinessUnitRef
 from ._resources.catalog import TimeZoneRef
+from ._stores import MemoryTokenStore, TokenStore
 from ._transport import RetryPolicy, Sender
 from ._version import __version__
 from ._walk import ConsumerEntry, UnitError, UnitErrors, check_unit_errors, walk
@@ -84,6 +85,10 @@ class ClientStatistics:
     token_waits: int
     #: Values the models could not read (each is in a model's ``unparsed``).
     schema_drift: int = 0
+    #: Renewals that took a token another client had saved in the token store.
+    tokens_from_store: int = 0
+    #: Renewals that could not use the token store and granted a token of their own.
+    token_store_failures: int = 0
 
 
 def _require_text(name: str, value: object) -> str:
@@ -150,6 +155,12 @@ class Cloutility:
             asyncio too while respx or pytest-httpx is mocking httpx).
         on_token: Called (plain or async function) with every new ``Token``,
             e.g. to persist it; an error in it is logged, never raised.
+        token_store: Where the token is kept and shared (a ``TokenStore``):
+            clients sharing a ``FileTokenStore`` (one host) or a
+            ``RedisTokenStore`` (any hosts) make one grant between them. A
+            store that fails is logged (``cloutility.token_store_unavailable``)
+            and the client goes on with a token of its own. Default: a
+            ``MemoryTokenStore`` of its own.
         backoff_base: Seconds of the first retry's backoff ceiling; it doubles
             with each attempt (full jitter, at most 10 s). 0 retries at once.
         max_retry_after: The longest ``Retry-After`` (seconds) the client
@@ -178,6 +189,7 @@ class Cloutility:
         backoff_base: float = 0.2,
         max_retry_after: float = 60.0,
         strict: bool = False,
+        token_store: TokenStore | None = None,
     ) -> None:
         self._credentials = Credentials(
             client_id=_require_text("client_id", client_id),
@@ -205,6 +217,12 @@ class Cloutility:
             raise ConfigurationError("transport must be an httpx.AsyncBaseTransport")
         self._transport_option = transport
         self._on_token = on_token
+        if token_store is not None and not isinstance(token_store, TokenStore):
+            raise ConfigurationError(
+                "token_store must be a TokenStore (load, save and grant_lock),"
+                f" got {type(token_store).__name__}"
+            )
+        self._token_store: TokenStore = MemoryTokenStore() if token_store is None else token_store
         self._sender: Sender | None = None
         self._auth: TokenManager | None = None
         self._stack: AsyncExitStack | None = None
@@ -281,6 +299,7 @@ class Cloutility:
                 origin=self._origin,
                 refresh_margin=self._refresh_margin,
                 on_token=self._on_token,
+                store=self._token_store,
             )
             sender.auth = auth
             self._sender, self._auth = sender, auth
@@ -372,6 +391,8 @@ class Cloutility:
             refresh_refused=t.refresh_refused,
             proactive_refreshes=t.proactive_refreshes,
             token_waits=t.waits,
+            tokens_from_store=t.tokens_from_store,
+            token_store_failures=t.token_store_failures,
             schema_drift=self._drift.count,
         )
 
