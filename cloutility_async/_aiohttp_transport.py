@@ -77,16 +77,16 @@ def _read_response(
     ``httpx.Response(content=...)`` runs the body through httpx's streaming decoder
     machinery, which costs more than the rest of the response. Without a
     ``Content-Encoding`` there is nothing to decode: the body is set as read, with the
-    same headers and flags. With one, httpx builds (and decodes) it as before.
+    same headers and flags. With one, the response is left unread, so that the
+    caller's ``aread()`` decodes it and a corrupt body fails there, with the
+    response (and its status) at hand.
     """
-    has_length = False
+    has_length = encoded = False
     for key, _ in raw_headers:
         name = key.lower()
         if name == b"content-encoding":
-            return httpx.Response(
-                status, headers=raw_headers, content=body, request=request, extensions=_EXTENSIONS
-            )
-        if name == b"content-length":
+            encoded = True
+        elif name == b"content-length":
             has_length = True
     response = httpx.Response(
         status,
@@ -97,6 +97,8 @@ def _read_response(
     )
     if body and not has_length:
         response.headers["Content-Length"] = str(len(body))  # as Response(content=) adds it
+    if encoded:
+        return response
     response._content = body
     response.is_stream_consumed = True
     response.is_closed = True
@@ -105,6 +107,9 @@ def _read_response(
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
     """Send httpx requests through one ``aiohttp.ClientSession`` (asyncio only)."""
+
+    # ``aclose()`` closes the connections in use too: the requests on them fail at once.
+    aborts_on_close = True
 
     def __init__(self, *, max_connections: int = 100, keepalive_expiry: float = 15.0) -> None:
         self._max_connections = max_connections
@@ -156,9 +161,11 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         try:
             return await self._exchange(request, data, timeout)
         except httpx.TransportError:
-            if source is not None and source.error is not None:
-                raise source.error from None
-            raise
+            if source is None or source.error is None:
+                raise
+        # The body's own error, raised outside the `except`: aiohttp's wrapper of it
+        # (which holds the request) is not chained to it.
+        raise source.error
 
     async def _exchange(
         self, request: httpx.Request, data: Any, timeout: aiohttp.ClientTimeout

@@ -13,8 +13,10 @@ from __future__ import annotations
 import inspect
 import logging
 import math
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -65,21 +67,38 @@ class Credentials:
     __str__ = __repr__
 
 
-def _parse_token(body: Any, previous_refresh: str | None) -> Token:
-    if not isinstance(body, Mapping) or not isinstance(body.get("access_token"), str):
-        raise DecodeError("the token response has no access_token")
+# What an access token may hold to be sent as ``Authorization: Bearer`` (visible ASCII).
+_BEARER = re.compile(r"[\x21-\x7e]+")
+
+
+def _expires_in(value: Any) -> float | None:
+    """``expires_in`` as seconds (a number or a numeric string), or None if unusable."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
     try:
-        expires_in = float(body.get("expires_in", 299))
-    except (TypeError, ValueError):
-        raise DecodeError("the token response has an invalid expires_in") from None
-    if not math.isfinite(expires_in) or expires_in <= 0:
+        seconds = float(value)
+    except (ValueError, OverflowError):
+        return None
+    return seconds if math.isfinite(seconds) and seconds > 0 else None
+
+
+def parse_token(body: Any, previous_refresh: str | None) -> Token:
+    """The ``Token`` of a token response; ``DecodeError`` (naming no value) if unusable."""
+    if not isinstance(body, Mapping):
+        raise DecodeError("the token response is not a JSON object")
+    access = body.get("access_token")
+    if not isinstance(access, str) or not _BEARER.fullmatch(access):
+        raise DecodeError("the token response has no usable access_token")
+    expires_in = _expires_in(body.get("expires_in", 299))
+    if expires_in is None:
         raise DecodeError("the token response has an invalid expires_in")
     refresh = body.get("refresh_token")
+    token_type = body.get("token_type", "bearer")
     return Token(
-        access_token=body["access_token"],
+        access_token=access,
         refresh_token=refresh if isinstance(refresh, str) and refresh else previous_refresh,
         expires_in=expires_in,
-        token_type=str(body.get("token_type", "bearer")),
+        token_type=token_type if isinstance(token_type, str) else "bearer",
     )
 
 
@@ -320,7 +339,7 @@ class TokenManager:
         return token
 
     async def _password_grant(self) -> Token:
-        body = await self._sender.grant(
+        token: Token = await self._sender.grant(
             {
                 "client_id": self._credentials.client_id,
                 "grant_type": "password",
@@ -328,14 +347,16 @@ class TokenManager:
                 "password": self._credentials.password,
             },
             bearer=None,
+            parse=partial(parse_token, previous_refresh=None),
         )
         logger.debug("cloutility.token_granted: grant_type=password")
-        return _parse_token(body, None)
+        return token
 
     async def _refresh_grant(self, current: Token) -> Token:
         assert current.refresh_token is not None
+        refused: AuthenticationError | None = None
         try:
-            body = await self._sender.grant(
+            token: Token = await self._sender.grant(
                 {
                     "client_id": self._credentials.client_id,
                     "grant_type": "refresh_token",
@@ -343,15 +364,18 @@ class TokenManager:
                 },
                 # The reference sends the old bearer token along; harmless when expired.
                 bearer=current.access_token,
+                parse=partial(parse_token, previous_refresh=current.refresh_token),
             )
         except APIError as exc:
-            if exc.status is not None and 400 <= exc.status < 500 and exc.status != 429:
-                raise AuthenticationError(
-                    exc.message, method=exc.method, url=exc.url, status=exc.status
-                ) from exc
-            raise
+            if exc.status is None or not 400 <= exc.status < 500 or exc.status == 429:
+                raise
+            refused = AuthenticationError(
+                exc.message, code=exc.code, method=exc.method, url=exc.url, status=exc.status
+            )
+        if refused is not None:
+            raise refused  # outside the `except`: the grant's own error is not chained
         logger.debug("cloutility.token_granted: grant_type=refresh_token")
-        return _parse_token(body, current.refresh_token)
+        return token
 
     async def _notify(self, token: Token) -> None:
         if self._on_token is None:

@@ -11,20 +11,24 @@ from ._exceptions import ValidationError
 __all__ = ["check_id", "check_name", "check_node_name", "iso_utc", "maybe_iso_utc"]
 
 _DIGITS = re.compile(r"[1-9][0-9]{0,18}")
+# The portal's ids are .NET integers: at most a signed 64-bit one, as int or as text.
+MAX_ID = 2**63 - 1
 # IBM Storage Protect node names: 1-64 characters of letters, digits and _ - . + &
 _NODE_NAME = re.compile(r"[A-Za-z0-9_\-.+&]{1,64}")
 
 
 def check_id(value: Any, what: str = "id") -> int:
-    """A positive integer id (an int, or a string of digits such as ``"22"``)."""
-    if isinstance(value, bool):
-        raise ValidationError(f"{what} must be a positive integer, got {value!r}")
-    if isinstance(value, int):
-        if value > 0:
-            return value
+    """A positive id up to ``MAX_ID`` (2**63 - 1): an int, or a string of digits (``"22"``)."""
+    number: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
     elif isinstance(value, str) and _DIGITS.fullmatch(value):
-        return int(value)
-    raise ValidationError(f"{what} must be a positive integer, got {value!r}")
+        number = int(value)
+    if number is None or not 0 < number <= MAX_ID:
+        raise ValidationError(
+            f"{what} must be a positive integer of at most 2**63 - 1, got {value!r}"
+        )
+    return number
 
 
 def check_name(value: Any, what: str = "name") -> str:
@@ -43,10 +47,20 @@ def check_node_name(value: Any) -> str:
     return value
 
 
+def _aware(value: dt.datetime, what: str) -> dt.datetime:
+    """``value`` if it has a time zone: a naive datetime is refused, never guessed at."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValidationError(
+            f"{what} is a naive datetime ({value.isoformat()}): give it a time zone,"
+            " e.g. datetime.now(timezone.utc) or .replace(tzinfo=...)"
+        )
+    return value
+
+
 def iso_utc(value: Any, what: str = "date") -> str:
-    """ISO 8601 in UTC with a ``Z``; naive datetimes are taken as UTC, dates as midnight UTC."""
+    """ISO 8601 in UTC with a ``Z``; dates are midnight UTC, naive datetimes are refused."""
     if isinstance(value, dt.datetime):
-        moment = value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+        moment = _aware(value, what)
     elif isinstance(value, dt.date):
         moment = dt.datetime(value.year, value.month, value.day, tzinfo=dt.timezone.utc)
     else:
@@ -62,11 +76,10 @@ def maybe_iso_utc(value: Any, what: str) -> str | None:
     return None if value is None else iso_utc(value, what)
 
 
-def as_utc(value: dt.datetime | dt.date) -> dt.datetime:
-    """The aware UTC datetime of a datetime (naive = UTC) or date (midnight UTC)."""
+def as_utc(value: dt.datetime | dt.date, what: str = "date") -> dt.datetime:
+    """The UTC datetime of an aware datetime or a date (midnight UTC); naive is refused."""
     if isinstance(value, dt.datetime):
-        moment = value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
-        return moment.astimezone(dt.timezone.utc)
+        return _aware(value, what).astimezone(dt.timezone.utc)
     return dt.datetime(value.year, value.month, value.day, tzinfo=dt.timezone.utc)
 
 

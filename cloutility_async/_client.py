@@ -14,6 +14,7 @@ from collections.abc import (
     Mapping,
 )
 from contextlib import AsyncExitStack
+from functools import partial
 from types import TracebackType
 from typing import Any, Literal, TypeVar, overload
 
@@ -89,6 +90,8 @@ class ClientStatistics:
     tokens_from_store: int = 0
     #: Renewals that could not use the token store and granted a token of their own.
     token_store_failures: int = 0
+    #: DELETEs retried after an attempt that may have deleted, then answered 404: done.
+    deletes_already_gone: int = 0
 
 
 def _require_text(name: str, value: object) -> str:
@@ -216,6 +219,8 @@ class Cloutility:
         if transport is not None and not isinstance(transport, httpx.AsyncBaseTransport):
             raise ConfigurationError("transport must be an httpx.AsyncBaseTransport")
         self._transport_option = transport
+        if on_token is not None and not callable(on_token):
+            raise ConfigurationError(f"on_token must be callable, got {on_token!r}")
         self._on_token = on_token
         if token_store is not None and not isinstance(token_store, TokenStore):
             raise ConfigurationError(
@@ -235,6 +240,9 @@ class Cloutility:
         # All the proxies see of the client: opened with each session's sender.
         self._port = Port(base, Reading(strict=strict, report=self._drift.record))
         self._root = Ref(self._port, base.url)  # for the routes at the base itself
+        self._owner: int | None = None  # the task that entered: it alone exits the task group
+        self._background: set[anyio.CancelScope] = set()  # refresher, grants, map runs
+        self._shutdown: anyio.Event | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> Cloutility:
@@ -281,9 +289,12 @@ class Cloutility:
             raise ClientStateError("this Cloutility client is already open")
         stack = AsyncExitStack()
         self._stack, self._closed = stack, False
+        # This session's own: the task that entered, its background tasks, its close.
+        self._owner = anyio.get_current_task().id
+        self._background = set()
+        self._shutdown = None
         try:
             transport = self._transport_option or self._default_transport()
-            stack.push_async_callback(self._close_transport, transport)
             sender = Sender(
                 transport=transport,
                 base_url=self._base_url,
@@ -304,12 +315,13 @@ class Cloutility:
             sender.auth = auth
             self._sender, self._auth = sender, auth
             self._port.open(sender)
+            stack.push_async_callback(self._shut_down)
             task_group = await stack.enter_async_context(anyio.create_task_group())
             stack.callback(task_group.cancel_scope.cancel)
             self._task_group = task_group
-            auth.bind(task_group.start_soon)
+            auth.bind(lambda fn, *args: self._start_background(partial(fn, *args)))
             await auth.login()
-            task_group.start_soon(auth.run_refresher, name="cloutility-token-refresher")
+            self._start_background(auth.run_refresher, name="cloutility-token-refresher")
         except BaseException:
             self._stack, self._closed = None, True
             self._port.close()
@@ -324,21 +336,69 @@ class Cloutility:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+        if self._owner == anyio.get_current_task().id:
+            # The body's own exception is not handed to the task group: it would come
+            # back wrapped in an ExceptionGroup, and it is the caller's to see as is.
+            stack, self._stack = self._stack, None
+            if stack is not None:
+                await stack.aclose()
 
     async def aclose(self) -> None:
-        """Stop the refresher and close every connection (idempotent); the client can be
-        entered again afterwards.
+        """Stop the client now and close every connection (idempotent, from any task).
 
-        The body's own exception is not handed to the task group: it would come
-        back wrapped in an ExceptionGroup, and it is the caller's to see as is.
+        Calls waiting for a slot, a token or a backoff raise ``ClientStateError``
+        at once, calls on the wire fail with it as their connections close, the
+        token refresher and ``map()`` runs stop, and nothing is sent once this
+        returns. It can be called from any task and inside any cancel scope; the
+        ``async with`` block that entered the client still ends as usual, and the
+        client can then be entered again.
         """
-        stack, self._stack = self._stack, None
+        with anyio.CancelScope(shield=True):
+            await self._shut_down()
+
+    async def _shut_down(self) -> None:
+        """Close the sender, stop the background tasks, close the transport (once)."""
         self._closed = True
-        self._port.close()
-        if self._sender is not None:
-            self._sender.closed = True  # requests still retrying stop at their next attempt
-        if stack is not None:
-            await stack.aclose()
+        if self._shutdown is not None:
+            await self._shutdown.wait()
+            return
+        done = self._shutdown = anyio.Event()
+        try:
+            self._port.close()
+            sender = self._sender
+            if sender is None:
+                return
+            sender.close()
+            for scope in self._background:
+                scope.cancel()
+            with anyio.move_on_after(10, shield=True):
+                await sender.transport.aclose()  # aborts the exchanges on the wire
+                if await sender.wait_drained():
+                    # A connection pool may have opened one for a request it had queued.
+                    await sender.transport.aclose()
+        finally:
+            done.set()
+
+    def _start_background(self, call: Callable[[], Awaitable[object]], name: str = "") -> None:
+        """Start a task of the client's (refresher, grant, map run) in its task group."""
+        assert self._task_group is not None
+        self._task_group.start_soon(self._in_background, call, name=name or None)
+
+    async def _in_background(self, call: Callable[[], Awaitable[object]]) -> None:
+        """Run ``call`` in a cancel scope that aclose() cancels, from whatever task."""
+        with anyio.CancelScope() as scope:
+            if self._closed:
+                scope.cancel()
+            self._background.add(scope)
+            try:
+                await call()
+            except BaseException as exc:  # a cancellation on its way to the task group
+                # The frames below hold a grant's form, the password in it, as locals.
+                if exc.__traceback__ is not None:
+                    exc.__traceback__.tb_next = None
+                raise
+            finally:
+                self._background.discard(scope)
 
     def _default_transport(self) -> httpx.AsyncBaseTransport:
         try:
@@ -349,16 +409,13 @@ class Cloutility:
         if library == "asyncio" and not httpx_is_intercepted():
             from ._aiohttp_transport import AiohttpTransport
 
-            return AiohttpTransport(max_connections=self._max_concurrency)
+            # One connection more than the limiter allows: a grant never queues behind requests.
+            return AiohttpTransport(max_connections=self._max_concurrency + 1)
         limits = httpx.Limits(
-            max_connections=self._max_concurrency, max_keepalive_connections=self._max_concurrency
+            max_connections=self._max_concurrency + 1,
+            max_keepalive_connections=self._max_concurrency + 1,
         )
         return httpx.AsyncHTTPTransport(limits=limits, retries=0)
-
-    @staticmethod
-    async def _close_transport(transport: httpx.AsyncBaseTransport) -> None:
-        with anyio.move_on_after(10, shield=True):
-            await transport.aclose()
 
     # -- properties ------------------------------------------------------------
 
@@ -394,6 +451,7 @@ class Cloutility:
             tokens_from_store=t.tokens_from_store,
             token_store_failures=t.token_store_failures,
             schema_drift=self._drift.count,
+            deletes_already_gone=s.deletes_already_gone,
         )
 
     # -- API -------------------------------------------------------------------
@@ -483,7 +541,7 @@ class Cloutility:
         limit = check_concurrency(concurrency, self._max_concurrency)
         self._port.sender()  # raises outside ``async with``
         assert self._task_group is not None
-        return MapStream(self._task_group, fn, items, limit)
+        return MapStream(self._start_background, fn, items, limit)
 
     @overload
     def walk_consumers(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from functools import partial
 from typing import Any, Generic, TypeVar
 
 import anyio
@@ -65,14 +66,15 @@ class MapStream(AsyncIterator[MapResult[T, R]]):
 
     def __init__(
         self,
-        host: TaskGroup,
+        start: Callable[[Callable[[], Awaitable[object]]], object],
         fn: Callable[[T], Awaitable[R]],
         items: Iterable[T] | AsyncIterable[T],
         concurrency: int,
     ) -> None:
         send, self._receive = anyio.create_memory_object_stream[Any](max(1, concurrency))
         self._scope = anyio.CancelScope()
-        host.start_soon(_run, self._scope, fn, items, concurrency, send)
+        # `start` runs the work as a task of the client (which can stop it on close).
+        start(partial(_run, self._scope, fn, items, concurrency, send))
 
     def __aiter__(self) -> MapStream[T, R]:
         return self

@@ -1,12 +1,14 @@
 """The error tree of cloutility-async.
 
 Every error the public API raises is a ``CloutilityError``; no exception of
-httpx, aiohttp, anyio or cattrs escapes (they are kept as ``__cause__``)::
+httpx, aiohttp, anyio or cattrs escapes, nor is one chained as ``__cause__`` or
+``__context__`` of an error mapped from the network: httpx's and aiohttp's keep
+the request, its ``Authorization`` header and body included::
 
     CloutilityError
     ├── ConfigurationError        bad client options or environment
     ├── ValidationError           bad input, refused before any request is sent
-    ├── ClientStateError          the client is used outside ``async with``
+    ├── ClientStateError          the client is not open, or closed while a call waited
     ├── TransportError            network failure or timeout (after retries)
     ├── DecodeError               a 2xx body that is not the JSON we expect
     └── APIError                  the server answered with an error status
@@ -19,7 +21,8 @@ httpx, aiohttp, anyio or cattrs escapes (they are kept as ``__cause__``)::
         └── ServerError           5xx (after retries)
 
 Each error carries ``method``, ``url``, ``status`` and the server's
-``message`` when they are known; none of them ever holds a secret.
+``message`` when they are known; none of them ever holds a secret, nor does
+anything reachable from it.
 """
 
 from __future__ import annotations

@@ -31,6 +31,9 @@ def _expiry_from_now(token: Token) -> dt.datetime:
     return dt.datetime.fromtimestamp(time.time() + token.expires_in, _UTC)
 
 
+_UNREADABLE = object()  # json.loads failed
+
+
 @attrs.frozen(repr=False)
 class Token:
     """An OAuth access token with its refresh token; its repr hides both secrets.
@@ -84,8 +87,11 @@ class Token:
         """
         try:
             data: Any = json.loads(text)
-        except ValueError:
-            raise ValueError("a stored token is not valid JSON") from None
+        except (ValueError, RecursionError):
+            data = _UNREADABLE
+        if data is _UNREADABLE:
+            # Raised outside the `except`: the JSON error's `doc` is the text, tokens and all.
+            raise ValueError("a stored token is not valid JSON")
         if not isinstance(data, Mapping):
             raise ValueError("a stored token is not a JSON object")  # noqa: TRY004
         access, refresh = data.get("access_token"), data.get("refresh_token")

@@ -5,10 +5,18 @@ the ``Sender`` adds ``Origin`` and the current bearer token (only for URLs on
 the configured API's origin), waits for a slot of the shared capacity
 limiter, sends, retries what is safe to retry, and maps every failure to the
 error tree in ``_exceptions``.
+
+Errors are mapped at this boundary without keeping the lower-level exception:
+an httpx or aiohttp error holds the request, with its ``Authorization``
+header and, for a grant, the password or refresh token in its body. What
+leaves here has no ``__cause__`` or ``__context__`` from below, and exceptions
+that pass through unmapped (cancellation, an upload's own error) lose the
+transport libraries' frames from their tracebacks, whose locals hold headers.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import email.utils
 import json
@@ -16,8 +24,9 @@ import logging
 import math
 import random
 import time
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import anyio
 import anyio.lowlevel
@@ -29,6 +38,7 @@ from ._exceptions import (
     AuthenticationError,
     BadRequestError,
     ClientStateError,
+    CloutilityError,
     ConflictError,
     DecodeError,
     NotFoundError,
@@ -36,6 +46,7 @@ from ._exceptions import (
     RateLimitError,
     ServerError,
     TransportError,
+    ValidationError,
 )
 
 if TYPE_CHECKING:
@@ -54,6 +65,8 @@ logger = logging.getLogger("cloutility_async.http")
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 RETRY_STATUSES = frozenset({502, 503, 504})
+# Gateway failures: the server behind the gateway may have acted on the request.
+MAYBE_PROCESSED_STATUSES = frozenset({502, 504})
 # Failures where the request certainly never left this process.
 NEVER_SENT = (
     httpx.ConnectError,
@@ -67,6 +80,7 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _NO_BODY = httpx.ByteStream(b"")
 
 QueryParams = Mapping[str, Any] | Sequence[tuple[str, Any]]
+T = TypeVar("T")
 
 
 @attrs.frozen
@@ -112,6 +126,7 @@ class SenderStatistics:
     requests: int = 0
     retries: int = 0
     replays_after_401: int = 0
+    deletes_already_gone: int = 0
     in_flight: int = 0
     peak_in_flight: int = 0
 
@@ -125,11 +140,11 @@ def _error_body(response: httpx.Response) -> tuple[str | None, str | None]:
 
     Shapes: OAuth ``{error, error_description}``, the portal's
     ``{status, code, message, developerMessage}``, ASP.NET's ``{message}``,
-    a bare JSON string, and empty or HTML bodies (no message).
+    a bare JSON string, and empty, HTML or unreadable bodies (no message).
     """
     try:
         body = json.loads(response.content) if response.content else None
-    except ValueError:
+    except (ValueError, RecursionError):
         return None, None
     if isinstance(body, str):
         return body or None, None
@@ -189,6 +204,95 @@ def expect_string(data: Any, response: httpx.Response) -> str:
     return data
 
 
+def transport_error(exc: httpx.TransportError, method: str, url: httpx.URL) -> TransportError:
+    """The ``TransportError`` for ``exc``, keeping its kind and message but not ``exc``.
+
+    ``exc.request`` holds the headers and body that were sent. A
+    ``LocalProtocolError`` is about the request itself, so its text (which can
+    quote a header) is not kept.
+    """
+    if isinstance(exc, httpx.LocalProtocolError):
+        message = "LocalProtocolError: the request could not be sent as built"
+    else:
+        text = str(exc)
+        message = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return TransportError(message, method=method, url=str(url))
+
+
+def scrub(error: CloutilityError, secrets: Sequence[str]) -> CloutilityError:
+    """``error`` with every secret in its texts replaced by ``***`` (in place).
+
+    A server may quote what it was sent: an OAuth error that repeats the
+    refresh token, a 401 page that repeats the bearer token.
+    """
+    for name in ("message", "server_message", "code"):
+        value = getattr(error, name, None)
+        if isinstance(value, str):
+            for secret in secrets:
+                if secret and secret in value:
+                    value = value.replace(secret, "***")
+            setattr(error, name, value)
+    error.args = (error.message,)
+    return error
+
+
+# Modules whose frames hold requests with their headers and bodies in their locals.
+_TRANSPORT_MODULES = (
+    "httpx.",
+    "httpcore.",
+    "h11.",
+    "aiohttp.",
+    "multidict",
+    "cloutility_async._aiohttp_transport",
+)
+
+
+def trim_transport_frames(exc: BaseException) -> None:
+    """Splice the transport libraries' frames out of ``exc``'s traceback.
+
+    For exceptions that pass through the transport unmapped (cancellation, an
+    upload source's own error): error reporters that record frame locals
+    (Sentry, ``traceback`` with ``capture_locals``) would ship the headers
+    those frames hold. The caller's frames and the raising frame stay.
+    """
+    keep = exc.__traceback__
+    while keep is not None and keep.tb_next is not None:
+        below = keep.tb_next
+        if below.tb_frame.f_globals.get("__name__", "").startswith(_TRANSPORT_MODULES):
+            keep.tb_next = below.tb_next
+        else:
+            keep = below
+
+
+def encode_json(body: Any, method: str, url: httpx.URL) -> bytes:
+    """Compact UTF-8 JSON, or ``ValidationError`` before anything is sent."""
+    try:
+        return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    except (TypeError, ValueError, RecursionError) as exc:
+        problem = f"{type(exc).__name__}: {exc}"
+    raise ValidationError(
+        f"the request body cannot be sent as JSON ({problem})", method=method, url=str(url)
+    )
+
+
+async def _read_body(response: httpx.Response) -> None:
+    """Read and decode the body, as ``response.aread()`` does.
+
+    ``aread()`` decodes while it reads: a corrupt body stops it midway and
+    leaves the stream's async generators unfinished, which trio reports as
+    ``ResourceWarning``s. Here the raw bytes are read to the end first.
+    """
+    chunks: list[bytes] = []
+    raw_chunks = cast("AsyncGenerator[bytes, None]", response.aiter_raw())
+    async with contextlib.aclosing(raw_chunks) as raw:
+        async for chunk in raw:
+            chunks.append(chunk)
+    body = b"".join(chunks)
+    if "content-encoding" in response.headers:
+        body = httpx.Response(200, headers=response.headers, content=body).content
+    response._content = body
+
+
 def _redact(headers: httpx.Headers) -> dict[str, str]:
     return {k: ("Bearer ***" if k.lower() == "authorization" else v) for k, v in headers.items()}
 
@@ -224,6 +328,15 @@ class Sender:
         # httpx.Request would build (Host first), so each request only copies them.
         self._plain_key: tuple[str | None, bytes] | None = None
         self._plain_headers = httpx.Headers()
+        # Calls waiting for a slot, a token or a backoff: close() wakes them.
+        self._waits: set[anyio.CancelScope] = set()
+        self._exchanges = 0  # inside the transport now, grants included
+        self._drained: anyio.Event | None = None
+        # Closing httpx's and our aiohttp transport ends the exchanges on the wire; any
+        # other transport (a mock, a user's own) gets a cancel scope per exchange.
+        self._aborts_on_close = isinstance(transport, httpx.AsyncHTTPTransport) or getattr(
+            transport, "aborts_on_close", False
+        )
 
     def url(self, url: str | httpx.URL) -> httpx.URL:
         """Resolve a path relative to ``base_url`` (absolute URLs pass through)."""
@@ -236,11 +349,69 @@ class Sender:
     def is_api_url(self, url: httpx.URL) -> bool:
         return same_origin(url, self.base_url)
 
-    async def grant(self, form: Mapping[str, str], *, bearer: str | None) -> Any:
-        """POST a form to ``oauth``; a refused grant raises ``AuthenticationError``."""
+    # -- closing ---------------------------------------------------------------
+
+    def close(self) -> None:
+        """Refuse every new exchange and wake every call that waits, now.
+
+        Waiting calls (for a limiter slot, a token or a backoff) then raise
+        ``ClientStateError``; calls in the transport fail when it is closed.
+        """
+        self.closed = True
+        for scope in self._waits:
+            scope.cancel()
+
+    async def wait_drained(self) -> bool:
+        """Wait until no exchange is inside the transport; True if any was."""
+        if not self._exchanges:
+            return False
+        self._drained = anyio.Event()
+        await self._drained.wait()
+        return True
+
+    async def _wait(
+        self,
+        call: Callable[[], Awaitable[T]],
+        method: str,
+        url: httpx.URL,
+        closed_message: str = "the client closed while this call waited",
+    ) -> T:
+        """``await call()``, ended by ``close()`` with ``ClientStateError``."""
+        if self.closed:
+            raise ClientStateError("the client is closed", method=method, url=str(url))
+        scope = anyio.CancelScope()
+        self._waits.add(scope)
+        try:
+            with scope:
+                return await call()
+        finally:
+            self._waits.discard(scope)
+        # Only close() cancels this scope, and the scope absorbed that cancellation.
+        raise ClientStateError(closed_message, method=method, url=str(url))
+
+    # -- grants ------------------------------------------------------------------
+
+    async def grant(
+        self,
+        form: Mapping[str, str],
+        *,
+        bearer: str | None,
+        parse: Callable[[Any], T] | None = None,
+    ) -> Any:
+        """POST a form to ``oauth``; a refused grant raises ``AuthenticationError``.
+
+        Returns the decoded body, or ``parse(body)`` when given: a
+        ``DecodeError`` it raises gets the response's method, URL and status.
+        No error carries the secrets of ``form`` or ``bearer``, even where the
+        server quotes them.
+        """
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
         if bearer:
             headers["Authorization"] = f"Bearer {bearer}"
+        secrets = [v for k, v in form.items() if k in ("password", "refresh_token")]
+        if bearer:
+            secrets.append(bearer)
+        error: CloutilityError | None = None
         try:
             response = await self.send(
                 "POST",
@@ -254,15 +425,28 @@ class Sender:
                 limited=False,
             )
         except BadRequestError as exc:
-            raise AuthenticationError(
+            error = AuthenticationError(
                 exc.message,
                 code=exc.code,
                 method=exc.method,
                 url=exc.url,
                 status=exc.status,
                 server_message=exc.server_message,
-            ) from None
-        return self.decode_json(response)
+            )
+        except CloutilityError as exc:
+            error = exc
+        if error is not None:
+            raise scrub(error, secrets)
+        body = self.decode_json(response)
+        if parse is None:
+            return body
+        try:
+            return parse(body)
+        except DecodeError as exc:
+            error = decode_error(exc.message, response)
+        raise scrub(error, secrets)
+
+    # -- requests ----------------------------------------------------------------
 
     async def request_json(self, method: str, url: str | httpx.URL, **kwargs: Any) -> Any:
         """Send and decode a JSON body (None for an empty body)."""
@@ -271,6 +455,7 @@ class Sender:
 
     @staticmethod
     def decode_json(response: httpx.Response) -> Any:
+        """The JSON of ``response`` (None if empty), or ``DecodeError`` naming it."""
         content = response.content
         if not content:
             return None
@@ -278,9 +463,10 @@ class Sender:
             return json.loads(content)
         except ValueError:
             kind = response.headers.get("content-type", "unknown content type")
-            raise decode_error(
-                f"expected JSON, got {kind} ({len(content)} bytes)", response
-            ) from None
+            problem = f"expected JSON, got {kind} ({len(content)} bytes)"
+        except RecursionError:
+            problem = f"the JSON body is nested too deeply to decode ({len(content)} bytes)"
+        raise decode_error(problem, response)
 
     async def send(
         self,
@@ -304,34 +490,43 @@ class Sender:
         body: bytes | None = content
         extra_headers = dict(headers) if headers else {}
         if json_body is not None:
-            body = json.dumps(json_body, separators=(",", ":"), ensure_ascii=False).encode()
+            body = encode_json(json_body, method, target)
             extra_headers.setdefault("Content-Type", "application/json; charset=utf-8")
         safe_to_repeat = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
         replayed_401 = False
+        maybe_done = False  # an earlier attempt may have reached the server and acted
         redirects = 0
         attempt = 0
         while True:
             if self.closed:
                 raise ClientStateError("the client is closed", method=method, url=str(target))
+            failure: CloutilityError | None = None
             try:
                 response, token = await self._attempt(
                     method, target, body, stream, extra_headers, authenticated, limited
                 )
             except httpx.TransportError as exc:
                 never_sent = isinstance(exc, NEVER_SENT)
+                failure = (
+                    ClientStateError(
+                        "the client closed during the request", method=method, url=str(target)
+                    )
+                    if self.closed
+                    else transport_error(exc, method, target)
+                )
+            if failure is not None:
+                # Decided and raised outside the `except`, so nothing of httpx is chained.
                 if (
-                    attempt < self.retry.max_retries
+                    not self.closed
+                    and attempt < self.retry.max_retries
                     and (safe_to_repeat or never_sent)
                     and stream is None
                 ):
+                    maybe_done = maybe_done or not never_sent
                     attempt += 1
-                    await self._pause(self.retry.backoff(attempt), method, target, repr(exc))
+                    await self._pause(self.retry.backoff(attempt), method, target, failure.message)
                     continue
-                raise TransportError(
-                    f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__,
-                    method=method,
-                    url=str(target),
-                ) from exc
+                raise failure
             status = response.status_code
             if status < 300:
                 return response
@@ -344,7 +539,7 @@ class Sender:
             ):
                 replayed_401 = True
                 self.stats.replays_after_401 += 1
-                await self.auth.invalidate(token)
+                await self._wait(partial(self.auth.invalidate, token), method, target)
                 continue
             if status in (301, 302, 303, 307, 308):
                 if stream is not None and status != 303:
@@ -360,11 +555,14 @@ class Sender:
                 if status == 303:
                     method, body, stream = "GET", None, None
                 continue
+            if status == 404 and method == "DELETE" and maybe_done:
+                return self._already_deleted(response)
             if (
                 attempt < self.retry.max_retries
                 and stream is None
                 and (status == 429 or (status in RETRY_STATUSES and safe_to_repeat))
             ):
+                maybe_done = maybe_done or status in MAYBE_PROCESSED_STATUSES
                 attempt += 1
                 delay = (
                     self.retry.retry_after(response, attempt)
@@ -373,7 +571,18 @@ class Sender:
                 )
                 await self._pause(delay, method, target, f"HTTP {status}")
                 continue
-            raise error_for_response(response)
+            error = error_for_response(response)
+            raise error if token is None else scrub(error, (token.access_token,))
+
+    def _already_deleted(self, response: httpx.Response) -> httpx.Response:
+        """A DELETE whose earlier attempt may have deleted: its 404 means done."""
+        self.stats.deletes_already_gone += 1
+        logger.info(
+            "cloutility.delete_already_gone: %s answered 404 after a retry; "
+            "an earlier attempt deleted it",
+            response.request.url,
+        )
+        return httpx.Response(204, request=response.request)
 
     def _build(
         self,
@@ -431,14 +640,14 @@ class Sender:
         request.read()  # an empty body, read: as httpx.Request(content=None) leaves it
         return request
 
-    async def _acquire(self) -> None:
+    async def _acquire(self, method: str, url: httpx.URL) -> None:
         # `async with limiter` yields to the event loop even when a slot is free; a free
         # slot is taken at once (after the same cancellation check), a busy one awaited.
         await anyio.lowlevel.checkpoint_if_cancelled()
         try:
             self.limiter.acquire_nowait()
         except anyio.WouldBlock:
-            await self.limiter.acquire()
+            await self._wait(self.limiter.acquire, method, url)
 
     async def _attempt(
         self,
@@ -461,7 +670,7 @@ class Sender:
         held = False
         try:
             if limited:
-                await self._acquire()
+                await self._acquire(method, url)
                 held = True
             token: Token | None = None
             if auth is not None:
@@ -470,9 +679,9 @@ class Sender:
                     if held:
                         self.limiter.release()
                         held = False
-                    fresh = await auth.token()
+                    fresh = await self._wait(auth.token, method, url)
                     if limited:
-                        await self._acquire()
+                        await self._acquire(method, url)
                         held = True
                     token = auth.usable_token() or fresh
             request = self._build(method, url, body, stream, extra_headers, token, on_api)
@@ -482,27 +691,32 @@ class Sender:
                 self.limiter.release()
 
     async def _exchange(self, request: httpx.Request) -> httpx.Response:
+        if self.closed:  # checked last thing before the transport: nothing goes out after close
+            raise ClientStateError(
+                "the client is closed", method=request.method, url=str(request.url)
+            )
         stats = self.stats
         stats.requests += 1
         stats.in_flight += 1
         if stats.in_flight > stats.peak_in_flight:
             stats.peak_in_flight = stats.in_flight
+        self._exchanges += 1
         started = time.perf_counter()
         try:
-            response = await self.transport.handle_async_request(request)
-            response.request = request
-            try:
-                await response.aread()
-            finally:
-                await response.aclose()
-        except httpx.DecodingError as exc:  # e.g. a corrupt gzip body: not a network failure
-            raise DecodeError(
-                f"the response body could not be decoded: {exc}",
-                method=request.method,
-                url=str(request.url),
-            ) from exc
+            if self._aborts_on_close:
+                response = await self._transmit(request)
+            else:  # only close() can stop what is inside such a transport
+                response = await self._wait(
+                    partial(self._transmit, request),
+                    request.method,
+                    request.url,
+                    "the client closed during the request",
+                )
         finally:
             stats.in_flight -= 1
+            self._exchanges -= 1
+            if self._drained is not None and not self._exchanges:
+                self._drained.set()
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "cloutility.request: %s %s -> %d in %.1f ms headers=%s",
@@ -512,6 +726,36 @@ class Sender:
                 (time.perf_counter() - started) * 1000,
                 _redact(request.headers),
             )
+        return response
+
+    async def _transmit(self, request: httpx.Request) -> httpx.Response:
+        """The transport's response to ``request``, its body read; httpx errors pass."""
+        undecodable: DecodeError | None = None
+        try:
+            response = await self.transport.handle_async_request(request)
+            response.request = request
+            if not response.is_stream_consumed:  # else read already (aiohttp, mocks)
+                try:
+                    await _read_body(response)
+                except httpx.DecodingError as exc:  # a corrupt gzip body: not a network failure
+                    undecodable = decode_error(
+                        f"the response body could not be decoded: {exc}", response
+                    )
+                finally:
+                    await response.aclose()
+        except httpx.TransportError:
+            raise  # mapped (and dropped) by send()
+        except httpx.DecodingError as exc:  # decoded by the transport, before any response
+            undecodable = DecodeError(
+                f"the response body could not be decoded: {exc}",
+                method=request.method,
+                url=str(request.url),
+            )
+        except BaseException as exc:
+            trim_transport_frames(exc)
+            raise
+        if undecodable is not None:
+            raise undecodable
         return response
 
     def _redirect_target(self, response: httpx.Response, redirects: int) -> httpx.URL:
@@ -534,4 +778,4 @@ class Sender:
         logger.info(
             "cloutility.retry_scheduled: %s %s after %s, waiting %.3f s", method, url, why, delay
         )
-        await anyio.sleep(delay)
+        await self._wait(partial(anyio.sleep, delay), method, url)

@@ -134,7 +134,7 @@ def parse_billing_notification(
     """
     try:
         data = json.loads(body.decode("utf-8-sig"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise ValidationError("the notification body is not JSON") from None
     if not isinstance(data, dict) or not isinstance(data.get("trigger"), str):
         raise ValidationError('the notification body is not {"trigger": "..."}')

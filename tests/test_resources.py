@@ -317,8 +317,8 @@ async def test_dates_must_be_dates(start: object) -> None:
             await api.bunit(22).consumer(408).reports(start=start)  # type: ignore[arg-type]
 
 
-async def test_naive_datetimes_are_taken_as_utc_and_aware_ones_converted() -> None:
-    """Dates are sent as ISO 8601 UTC: +02:00 becomes Z two hours earlier."""
+async def test_aware_datetimes_and_dates_are_sent_as_utc() -> None:
+    """Dates are sent as ISO 8601 UTC: +02:00 becomes Z two hours earlier, a date is midnight."""
     portal = FakePortal()
     route = portal.route("GET", "bunits/22/consumers/408/reports", json={"items": []})
     cest = dt.timezone(dt.timedelta(hours=2))
@@ -326,7 +326,7 @@ async def test_naive_datetimes_are_taken_as_utc_and_aware_ones_converted() -> No
         await (
             api.bunit(22)
             .consumer(408)
-            .reports(start=dt.datetime(2023, 11, 3, 10, tzinfo=cest), end=dt.datetime(2023, 11, 4))
+            .reports(start=dt.datetime(2023, 11, 3, 10, tzinfo=cest), end=dt.date(2023, 11, 4))
         )
     params = route.calls.last.request.url.params
     assert params["startDate"] == "2023-11-03T08:00:00Z"

@@ -415,3 +415,49 @@ async def test_no_origin_header_goes_to_another_host() -> None:
     async with portal.client() as api:
         await api._port.sender().request_json("GET", "https://other.example/x")
     assert "origin" not in foreign.calls.last.request.headers
+
+
+async def test_a_delete_whose_answer_was_lost_and_then_404s_has_succeeded() -> None:
+    """The first attempt may have deleted: a retry's 404 means done, and it is counted."""
+    portal = FakePortal()
+    route = portal.route("DELETE", "bunits/22/consumers/408")
+    route.side_effect = [
+        httpx.RemoteProtocolError("Server disconnected without sending a response."),
+        httpx.Response(404, json={"message": "No such consumer"}),
+    ]
+    async with portal.client() as api:
+        await api.bunit(22).consumer(408).delete()
+        stats = api.statistics()
+    assert route.call_count == 2
+    assert stats.deletes_already_gone == 1
+    assert stats.retries == 1
+
+
+async def test_a_delete_after_a_gateway_timeout_that_then_404s_has_succeeded() -> None:
+    """A 504 says the portal behind the gateway may have acted: the retry's 404 is success."""
+    portal = FakePortal()
+    route = portal.route("DELETE", "bunits/22/consumers/408")
+    route.side_effect = [httpx.Response(504), httpx.Response(404)]
+    async with portal.client() as api:
+        await api.bunit(22).consumer(408).delete()
+        assert api.statistics().deletes_already_gone == 1
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        None,  # the first attempt itself answers 404
+        httpx.Response(503),  # the server refused to act at all
+        httpx.ConnectError("refused"),  # never reached the server
+    ],
+)
+async def test_a_delete_of_something_that_never_existed_is_not_found(first: object) -> None:
+    """A 404 with no earlier attempt that may have deleted stays NotFoundError."""
+    portal = FakePortal()
+    route = portal.route("DELETE", "bunits/22/consumers/408")
+    gone = httpx.Response(404, json={"message": "No such consumer"})
+    route.side_effect = [gone] if first is None else [first, gone]
+    async with portal.client() as api:
+        with pytest.raises(NotFoundError, match="No such consumer"):
+            await api.bunit(22).consumer(408).delete()
+        assert api.statistics().deletes_already_gone == 0

@@ -183,6 +183,10 @@ def read_string(response: httpx.Response) -> str:
         data = None
         if kind in _TEXT_TYPES:
             return text
+    except RecursionError:
+        data = _TOO_DEEP
+    if data is _TOO_DEEP:
+        raise decode_error(f"the JSON body is nested too deeply ({len(text)} bytes)", response)
     if isinstance(data, str) and data.strip():
         return data
     if text and data is not None and kind in ("", "text/plain"):
@@ -191,6 +195,7 @@ def read_string(response: httpx.Response) -> str:
     raise decode_error(f"expected a string, got {shown} ({len(response.content)} bytes)", response)
 
 
+_TOO_DEEP = object()  # json.loads ran out of stack
 # Where a body that is not JSON is read as the string itself.
 _TEXT_TYPES = frozenset({"", "text/plain", "application/json", "text/json"})
 

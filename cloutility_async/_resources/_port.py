@@ -103,6 +103,9 @@ class Port:
             return structure(data, cls, self._reading)
         except ConversionError as exc:
             raise _decode_error(exc, response) from exc
+        except RecursionError:
+            pass
+        raise decode_error("the response is nested too deeply to read", response)
 
     def collection(self, data: Any, cls: type[M], response: httpx.Response) -> Collection[M]:
         if isinstance(data, list):  # some routes answer a bare JSON array
@@ -111,6 +114,9 @@ class Port:
             return structure_collection(data, cls, self._reading)
         except ConversionError as exc:
             raise _decode_error(exc, response) from exc
+        except RecursionError:
+            pass
+        raise decode_error("the response is nested too deeply to read", response)
 
 
 def _decode_error(exc: ConversionError, response: httpx.Response) -> DecodeError:

@@ -17,6 +17,7 @@ import os
 import re
 import secrets
 import stat
+import unicodedata
 from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -315,10 +316,17 @@ def parse_csv(content: bytes, content_type: str) -> list[dict[str, str]]:
 
 
 def _check_filename(filename: object) -> str:
+    """A base name only: the portal runs on Windows, where ``\\`` and ``:`` are path parts."""
     if not isinstance(filename, str) or not filename.strip():
         raise ValidationError(f"filename must be a non-empty string, got {filename!r}")
-    if any(ord(c) < 32 or ord(c) == 127 for c in filename) or "/" in filename:
-        raise ValidationError(f"filename must be a plain file name, got {filename!r}")
+    if (
+        any(c in "/\\:" or unicodedata.category(c) == "Cc" for c in filename)
+        or filename.strip(". ") == ""
+    ):
+        raise ValidationError(
+            "filename must be a plain file name (a base name, without / \\ : or control"
+            f" characters), got {filename!r}"
+        )
     return filename
 
 
