@@ -606,3 +606,43 @@ async def test_the_audit_knows_its_total_before_auditing_the_first_consumer() ->
     )
     assert {total for _, _, total, _ in auditing} == {len(rows)}
     assert [done for *_, done in auditing] == list(range(1, len(rows) + 1))
+
+
+# -- table layout (the pseudo-terminal tests are in test_cli_terminal.py) ---------------------
+
+
+def rendered(fitted: output.FittedTable) -> list[str]:
+    console = output.plain_console(io.StringIO(), width=fitted.width)
+    with console.capture() as capture:
+        console.print(fitted.table)
+    return capture.get().splitlines()
+
+
+def test_a_fitted_table_never_splits_a_word_and_hides_columns_in_drop_order() -> None:
+    """At 40 columns a long name wraps between its words, a number stays whole, and the
+    columns go in ``drop`` order until the rest fits."""
+    columns = [
+        output.Column("Name"),
+        output.Column("Size (MB)", "right", wrap=False),
+        output.Column("Note", drop=1),
+        output.Column("Extra", drop=2),
+    ]
+    rows = [["Umeå Customer Service Department", "1,234,567.8", "ok", "x" * 12]]
+    fitted = output.fit_table(columns, rows, 40)
+    assert fitted.hidden == ("Extra",)
+    lines = rendered(fitted)
+    assert all(len(line) <= 40 for line in lines)
+    body = " ".join(lines[2:])
+    assert "1,234,567.8" in body
+    assert " ".join(body.replace("1,234,567.8", "").replace("ok", "").split()) == rows[0][0]
+    narrow = output.fit_table(columns, rows, 26)
+    assert narrow.hidden == ("Note", "Extra")
+
+
+def test_without_a_width_the_table_is_as_wide_as_its_longest_row() -> None:
+    """``width=None`` (a pipe): nothing hidden, every row on one line."""
+    columns = [output.Column("Name"), output.Column("Note", drop=1)]
+    rows = [["a fairly long business unit name", "a note with words"], ["b", "c"]]
+    fitted = output.fit_table(columns, rows, None)
+    assert fitted.hidden == ()
+    assert len(rendered(fitted)) == 2 + len(rows)
