@@ -136,19 +136,27 @@ def portal_env(served: tuple[Simulator, str], **extra: str) -> dict[str, str]:
     return env
 
 
-def run_script(
-    directory: Path, title: str, *args: str, env: dict[str, str]
+def run_python(
+    directory: Path, *args: str, env: dict[str, str]
 ) -> subprocess.CompletedProcess[str]:
-    (directory / title).write_text(titled_blocks()[title])
+    """``python ARGS`` in ``directory``, its output captured."""
     return subprocess.run(
-        [sys.executable, title, *args],
+        [sys.executable, *args],
         cwd=directory,
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,
         check=False,
     )
+
+
+def run_script(
+    directory: Path, title: str, *args: str, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """The block titled ``title``, saved under that name and run."""
+    (directory / title).write_text(titled_blocks()[title])
+    return run_python(directory, title, *args, env=env)
 
 
 def test_the_quickstart_script_runs(served: tuple[Simulator, str], tmp_path: Path) -> None:
@@ -179,15 +187,7 @@ def test_the_billing_recipe_builds_its_app(served: tuple[Simulator, str], tmp_pa
     """``billing.py`` imports and mounts the webhook under ``/baas-report``."""
     (tmp_path / "billing.py").write_text(titled_blocks()["billing.py"])
     probe = "import billing; print([route.path for route in billing.app.routes])"
-    done = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=tmp_path,
-        env=portal_env(served, BILLING_SECRET="s3cret"),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_python(tmp_path, "-c", probe, env=portal_env(served, BILLING_SECRET="s3cret"))
     assert done.returncode == 0, done.stderr
     assert done.stdout == "['/baas-report']\n"
 
@@ -200,14 +200,8 @@ def test_the_testing_recipes_pass_as_a_user_would_run_them(tmp_path: Path) -> No
     for name in files:
         (tmp_path / name).write_text(blocks[name])
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUTILITY_")}
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    done = run_python(
+        tmp_path, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error", env=env
     )
     assert done.returncode == 0, done.stdout + done.stderr
     summary = re.search(r"^(\d+) passed in ", done.stdout, re.M)
