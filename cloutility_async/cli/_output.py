@@ -187,11 +187,12 @@ def terminal_width(stream: TextIO, environ: Mapping[str, str] | None = None) -> 
 
 def plain_console(stream: TextIO, width: int | None = None) -> Console:
     """A console for ``stream``: colour as :func:`wants_color` says, and no escape
-    code at all without colour (``NO_COLOR``, pipes)."""
+    code at all without colour (``NO_COLOR``, pipes). ``width`` defaults to the
+    terminal's; in a pipe, lines are never wrapped."""
     color = wants_color(stream)
     return Console(
         file=stream,
-        width=width or terminal_width(stream) or 80,
+        width=width or terminal_width(stream) or 10_000,
         color_system=("auto" if _isatty(stream) else "standard") if color else None,
         force_terminal=color,
         no_color=not color,
