@@ -14,6 +14,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -522,21 +523,33 @@ def test_ctrl_c_stops_cleanly_and_leaves_no_partial_file(backend: str, tmp_path:
     assert list(tmp_path.iterdir()) == []  # no output, no temporary file
 
 
+@pytest.mark.parametrize("other_thread", [False, True], ids=["alone", "with-another-thread"])
 def test_ctrl_c_just_as_the_temporary_file_is_created_leaves_no_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, other_thread: bool
 ) -> None:
     """The worst moment for a Ctrl-C, the file made but its name not yet known, is held
-    back until the file is guarded, then removes it."""
+    back until the file is guarded, then removes it; also when another thread (a served
+    simulator's, say) is there to take the signal from the kernel."""
     real_mkstemp = output.tempfile.mkstemp
 
     def mkstemp_then_ctrl_c(**kwargs: Any) -> tuple[int, str]:
         made = real_mkstemp(**kwargs)
         os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)  # room for the other thread to take it; Python then acts on it here
         return made
 
     monkeypatch.setattr(output.tempfile, "mkstemp", mkstemp_then_ctrl_c)
-    with pytest.raises(KeyboardInterrupt), output.atomic_output(tmp_path / "audit.csv") as out:
-        out.write("never kept\n")
+    stop = threading.Event()
+    helper = threading.Thread(target=stop.wait)
+    if other_thread:
+        helper.start()
+    try:
+        with pytest.raises(KeyboardInterrupt), output.atomic_output(tmp_path / "audit.csv") as out:
+            out.write("never kept\n")
+    finally:
+        stop.set()
+        if other_thread:
+            helper.join()
     assert list(tmp_path.iterdir()) == []
 
 

@@ -15,6 +15,7 @@ import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
+from types import FrameType
 from typing import Any, Protocol, TextIO
 
 from rich import box
@@ -128,18 +129,31 @@ def atomic_output(path: Path | None) -> Iterator[TextIO]:
 
 @contextlib.contextmanager
 def _sigint_deferred() -> Iterator[None]:
-    """Hold SIGINT back for the block (where signal masks exist, in the main thread);
-    a Ctrl-C that arrives meanwhile is delivered as soon as it ends."""
-    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not (
-        threading.main_thread()
-    ):
+    """Hold a Ctrl-C back for the block, then deliver it as soon as the block ends.
+
+    Python runs signal handlers in the main thread, whichever thread the kernel gave
+    the signal to, so the handler itself is swapped (a signal mask would not do: any
+    other thread, a served simulator's for one, still takes the signal). A Ctrl-C
+    that arrived meanwhile goes to the handler that was in place (KeyboardInterrupt,
+    or asyncio's or trio's own).
+    """
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    caught: list[FrameType | None] = []
+
+    def hold(signum: int, frame: FrameType | None) -> None:
+        caught.append(frame)
+
+    previous = signal.signal(signal.SIGINT, hold)
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        signal.signal(signal.SIGINT, previous)
+        if caught and callable(previous):
+            previous(signal.SIGINT, caught[0])
+        elif caught and previous == signal.SIG_DFL:
+            raise KeyboardInterrupt
 
 
 def _mode_for(path: Path) -> int:
