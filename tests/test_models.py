@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import copy
+import json
+import pickle
 import re
-from datetime import datetime, timezone
-from typing import Any, cast
+from datetime import datetime, timedelta, timezone
+from types import MappingProxyType, UnionType
+from typing import Any, TypeVar, Union, cast, get_args, get_origin
 
 import attrs
 import pytest
 
 import cloutility_async._models as models
+from cloutility_async._converter import TOLERANT, json_keys, structure
 from cloutility_async._models import (
     ALL_MODELS,
     AuditLogType,
@@ -204,3 +209,155 @@ def test_datetime_fields_accept_aware_datetimes() -> None:
     """Date fields hold datetimes as given."""
     when = datetime(2023, 6, 10, 11, 10, 11, tzinfo=timezone.utc)
     assert Consumer(created_date=when).created_date == when
+
+
+# -- serialisable models: pickle, to_dict, to_json -------------------------------------
+
+UNREADABLE = {"not": ["a", "scalar"]}  # an object where a scalar field is modelled
+FUTURE = {"futureField": {"nested": [1, "två"]}}  # a key no field maps
+
+
+def sample_json(tp: Any, depth: int) -> Any:
+    """A JSON value the field type ``tp`` reads (nested models two levels deep)."""
+    args = [arg for arg in get_args(tp) if arg is not type(None)]
+    if get_origin(tp) in (Union, UnionType):
+        if set(args) == {datetime, bool}:
+            return "2024-06-01T00:00:00Z"
+        (tp,) = args
+    if get_origin(tp) is tuple:
+        elem = get_args(tp)[0]
+        if depth >= 2:
+            return []
+        if elem is Any or isinstance(elem, TypeVar):
+            return [{"any": 1}]
+        return [sample_json(elem, depth + 1)]
+    origin = get_origin(tp) or tp
+    if isinstance(origin, type) and issubclass(origin, Model):
+        return sample_body(origin, depth + 1) if depth < 2 else {"id": 1}
+    simple = {
+        str: "text, ä",
+        int: 7,
+        float: 2.5,
+        bool: True,
+        datetime: "2024-05-20T19:06:03.0810281+02:00",
+        timedelta: "1.02:03:04.5000000",
+        AuditLogType: 300,
+    }
+    return simple[tp]
+
+
+def sample_body(cls: type[Model], depth: int = 0) -> dict[str, Any]:
+    """Every field of ``cls`` set, a key no field maps, and (two levels) an unreadable value."""
+    body: dict[str, Any] = {}
+    keys = json_keys(cls)
+    for field in attrs.fields(cls):
+        if field.name in keys:
+            body[keys[field.name]] = sample_json(field.type, depth)
+    scalar = (int | None, bool | None, float | None, str | None)
+    scalars = [keys[f.name] for f in attrs.fields(cls) if f.type in scalar and f.name in keys]
+    if scalars and depth < 2:
+        body[scalars[0]] = UNREADABLE
+    return {**body, **FUTURE}
+
+
+def read_sample(cls: type[Model]) -> Model:
+    model = structure(sample_body(cls), cls, TOLERANT)
+    assert model.extra == FUTURE
+    return model
+
+
+def every_model(model: Any) -> list[Model]:
+    """``model`` and every model nested in it."""
+    if isinstance(model, tuple):
+        return [inner for item in model for inner in every_model(item)]
+    if not isinstance(model, Model):
+        return []
+    nested = [getattr(model, f.name) for f in attrs.fields(type(model))]
+    return [model, *every_model(tuple(value for value in nested if value is not model.raw))]
+
+
+def same_state(a: Model, b: Model) -> None:
+    """Equal fields, and the same raw, extra and unparsed, in ``a`` and every nested model."""
+    assert a == b
+    for x, y in zip(every_model(a), every_model(b), strict=True):
+        assert (x.raw, x.extra, x.unparsed) == (y.raw, y.extra, y.unparsed), type(x)
+        assert isinstance(y.unparsed, MappingProxyType)
+
+
+def changed(model: Model) -> tuple[Model, str, Any]:
+    """``model`` with its first string field (else its first number) changed."""
+    for field in attrs.fields(type(model)):
+        if field.type == str | None and field.name != "dotnet_type":
+            return attrs.evolve(model, **{field.name: "changed"}), field.name, "changed"
+    field = next(f for f in attrs.fields(type(model)) if f.type in (int | None, float | None))
+    return attrs.evolve(model, **{field.name: 99}), field.name, 99
+
+
+@pytest.mark.parametrize("cls", ALL_MODELS, ids=MODEL_IDS)
+def test_every_model_pickles_to_an_equal_model(cls: type[Model]) -> None:
+    """A read model (nested models, lists, extra, unparsed) unpickles equal, raw and all."""
+    model = read_sample(cls)
+    assert any(inner.unparsed for inner in every_model(model))
+    for protocol in range(2, pickle.HIGHEST_PROTOCOL + 1):
+        same_state(pickle.loads(pickle.dumps(model, protocol)), model)
+    same_state(copy.deepcopy(model), model)
+    evolved, _, _ = changed(model)
+    same_state(pickle.loads(pickle.dumps(evolved)), evolved)
+    same_state(pickle.loads(pickle.dumps(cls())), cls())
+
+
+@pytest.mark.parametrize("cls", ALL_MODELS, ids=MODEL_IDS)
+def test_every_model_to_dict_is_the_json_a_put_sends(cls: type[Model]) -> None:
+    """to_dict() is the server's JSON with changes overlaid; json.dumps takes it; it reads back."""
+    body = sample_body(cls)
+    model = read_sample(cls)
+    assert model.to_dict() == body  # unchanged: every key as received
+    assert json.loads(json.dumps(model.to_dict())) == body
+    assert json.loads(model.to_json()) == body
+    same_state(structure(model.to_dict(), cls, TOLERANT), model)
+    evolved, name, value = changed(model)
+    payload = evolved.to_dict()
+    assert payload == {**body, json_keys(cls)[name]: value}
+    assert structure(json.loads(evolved.to_json()), cls, TOLERANT) == evolved
+    assert cls().to_dict() == {}
+
+
+def test_to_dict_of_a_hand_built_model_has_its_set_fields_as_json() -> None:
+    """Dates become ISO 8601 UTC, lookups objects, lists arrays; unset fields are left out."""
+    consumer = Consumer(
+        name="JennysWS",
+        created_date=datetime(2024, 5, 20, 19, 6, 3, tzinfo=timezone(timedelta(hours=2))),
+        data_source_state=Lookup(id=3, name="Active"),
+        tags=(BusinessUnitTag(id=1, text="a"),),
+    )
+    assert consumer.to_dict() == {
+        "name": "JennysWS",
+        "createdDate": "2024-05-20T17:06:03Z",
+        "dataSourceState": {"id": 3, "name": "Active"},
+        "tags": [{"id": 1, "text": "a"}],
+    }
+    assert consumer.to_json() == json.dumps(consumer.to_dict(), separators=(",", ":"))
+    assert consumer.to_json(indent=2) == json.dumps(consumer.to_dict(), indent=2)
+    assert "\n  " in consumer.to_json(indent=2)
+
+
+def test_to_dict_is_a_copy() -> None:
+    """Changing what to_dict() returned changes neither the model nor its raw."""
+    model = read_sample(Consumer)
+    payload = model.to_dict()
+    payload["businessUnit"]["name"] = "mutated"
+    assert model.raw["businessUnit"]["name"] == "text, ä"
+    assert model.to_dict()["businessUnit"]["name"] == "text, ä"
+
+
+def test_to_json_keeps_text_readable() -> None:
+    """Non-ASCII text is written as UTF-8 text, not escaped."""
+    assert Consumer(name="Göteborg").to_json() == '{"name":"Göteborg"}'
+
+
+def test_unpickled_nested_models_share_the_parents_raw() -> None:
+    """A nested model's raw is a part of its parent's raw after unpickling, as when read."""
+    model = pickle.loads(pickle.dumps(read_sample(Consumer)))
+    assert isinstance(model, Consumer)
+    assert model.business_unit is not None
+    assert model.business_unit.raw is model.raw["businessUnit"]

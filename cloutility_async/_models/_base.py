@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
@@ -12,6 +13,7 @@ __all__ = ["EMPTY_MAPPING", "Model"]
 
 #: Shared, read-only default for ``raw``, ``extra`` and ``unparsed`` of hand-built models.
 EMPTY_MAPPING: Mapping[str, Any] = MappingProxyType({})
+_MAPPINGS = ("raw", "extra", "unparsed")
 
 
 @attrs.frozen(kw_only=True, repr=False)
@@ -30,6 +32,9 @@ class Model:
 
     The repr lists only the fields that are set (not None, not empty), and
     never secrets, ``raw``, ``extra`` or ``unparsed``.
+
+    Models pickle (and ``copy.deepcopy``) to equal models with the same
+    ``raw``, ``extra`` and ``unparsed``; `to_dict` and `to_json` give the JSON.
     """
 
     dotnet_type: str | None = attrs.field(default=None, repr=False)
@@ -49,3 +54,44 @@ class Model:
                 continue
             parts.append(f"{field.name}={value!r}")
         return f"{type(self).__name__}({', '.join(parts)})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The model as the JSON object a PUT of it sends, ready for ``json.dumps``.
+
+        That is the JSON the server sent (``raw``: every key, unknown and
+        unreadable ones included, in its original form) with the fields you
+        changed (``attrs.evolve``) overlaid, dates as ISO 8601 UTC and durations
+        as .NET TimeSpans. A model built by hand gives only its set fields. A
+        new ``dict`` each call: changing it changes nothing in the model.
+        """
+        from .._converter import to_payload  # the converter imports the models
+
+        return to_payload(self)
+
+    def to_json(self, *, indent: int | None = None) -> str:
+        """`to_dict` as JSON text (compact unless ``indent`` is given; UTF-8, not escaped)."""
+        separators = (",", ":") if indent is None else None
+        return json.dumps(self.to_dict(), indent=indent, separators=separators, ensure_ascii=False)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A read-only mapping proxy cannot be pickled: the state holds plain dicts.
+        state = {}
+        for field in attrs.fields(type(self)):
+            value = getattr(self, field.name)
+            state[field.name] = dict(value) if type(value) is MappingProxyType else value
+        return _rebuild, (type(self), state)
+
+
+def _rebuild(cls: type[Model], state: dict[str, Any]) -> Model:
+    """A model from its pickled state, as the converter builds one (no ``__init__``)."""
+    obj = object.__new__(cls)
+    set_attribute = object.__setattr__
+    for field in attrs.fields(cls):
+        value = state.get(field.name, field.default)
+        if field.name in _MAPPINGS:
+            if not value:
+                value = EMPTY_MAPPING
+            elif field.name == "unparsed":
+                value = MappingProxyType(value)
+        set_attribute(obj, field.name, value)
+    return obj
