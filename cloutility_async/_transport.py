@@ -64,6 +64,7 @@ __all__ = [
 logger = logging.getLogger("cloutility_async.http")
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 RETRY_STATUSES = frozenset({502, 503, 504})
 # Gateway failures: the server behind the gateway may have acted on the request.
 MAYBE_PROCESSED_STATUSES = frozenset({502, 504})
@@ -129,6 +130,21 @@ class SenderStatistics:
     deletes_already_gone: int = 0
     in_flight: int = 0
     peak_in_flight: int = 0
+
+
+def status_is_retried(status: int, method: str, retry_safe: bool) -> bool:
+    """Whether an answer with ``status`` is worth another attempt: the one place that says so.
+
+    429 says the request was not processed, so anything is retried. The rest
+    only when the request is ``retry_safe`` (its route may be repeated after it
+    may have arrived): 502, 503 and 504, and a 500 for a read, which changes
+    nothing however often it is repeated.
+    """
+    if status == 429:
+        return True
+    if not retry_safe:
+        return False
+    return status in RETRY_STATUSES or (status == 500 and method in READ_METHODS)
 
 
 def same_origin(url: httpx.URL, base: httpx.URL) -> bool:
@@ -420,7 +436,7 @@ class Sender:
                 headers=headers,
                 authenticated=False,
                 # A grant creates nothing: retrying it is always safe.
-                idempotent=True,
+                retry_safe=True,
                 # Nor does it queue behind the requests that wait for it.
                 limited=False,
             )
@@ -479,10 +495,17 @@ class Sender:
         stream: httpx.AsyncByteStream | None = None,
         headers: Mapping[str, str] | None = None,
         authenticated: bool = True,
-        idempotent: bool | None = None,
+        retry_safe: bool | None = None,
         limited: bool = True,
     ) -> httpx.Response:
-        """Send one request with retries; return a 2xx response or raise."""
+        """Send one request with retries; return a 2xx response or raise.
+
+        ``retry_safe`` says whether the request may be sent again after an attempt
+        that may have reached the server; the route table gives it per route (a
+        GET that changes state is not), and None takes the method's usual answer
+        (GET, HEAD, OPTIONS, PUT and DELETE are). A request that is not is retried
+        only when it certainly never left (or was answered 429).
+        """
         method = method.upper()
         target = self.url(url)
         if params:
@@ -492,7 +515,7 @@ class Sender:
         if json_body is not None:
             body = encode_json(json_body, method, target)
             extra_headers.setdefault("Content-Type", "application/json; charset=utf-8")
-        safe_to_repeat = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
+        safe_to_repeat = method in IDEMPOTENT_METHODS if retry_safe is None else retry_safe
         replayed_401 = False
         maybe_done = False  # an earlier attempt may have reached the server and acted
         redirects = 0
@@ -560,7 +583,7 @@ class Sender:
             if (
                 attempt < self.retry.max_retries
                 and stream is None
-                and (status == 429 or (status in RETRY_STATUSES and safe_to_repeat))
+                and status_is_retried(status, method, safe_to_repeat)
             ):
                 maybe_done = maybe_done or status in MAYBE_PROCESSED_STATUSES
                 attempt += 1

@@ -461,3 +461,64 @@ async def test_a_delete_of_something_that_never_existed_is_not_found(first: obje
         with pytest.raises(NotFoundError, match="No such consumer"):
             await api.bunit(22).consumer(408).delete()
         assert api.statistics().deletes_already_gone == 0
+
+
+async def test_a_get_of_a_safe_route_is_retried_on_500() -> None:
+    """A read changes nothing, so a 500 is worth another try."""
+    portal = FakePortal()
+    route = portal.route("GET", "bunits/22")
+    route.side_effect = [httpx.Response(500), httpx.Response(200, json={"id": 22})]
+    async with portal.client() as api:
+        unit = await api.bunit(22).get()
+    assert unit.id == 22
+    assert route.call_count == 2
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "POST"])
+async def test_a_write_is_not_retried_on_500(method: str) -> None:
+    """A 500 after a write may have left it half done: it is reported, not repeated."""
+    portal = FakePortal()
+    route = portal.route(method, "bunits/22", status_code=500)
+    async with portal.client() as api:
+        with pytest.raises(ServerError):
+            await api._port.sender().send(method, "bunits/22", json_body={"name": "x"})
+    assert route.call_count == 1
+
+
+ACTIVATE = "bunits/22/consumers/408/node/activate"
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        httpx.RemoteProtocolError("Server disconnected without sending a response."),
+        httpx.ReadTimeout("timed out"),
+        httpx.Response(503),
+        httpx.Response(500),
+    ],
+)
+async def test_activate_is_not_retried_once_it_may_have_reached_the_portal(
+    failure: object,
+) -> None:
+    """GET .../node/activate changes state: after a maybe-sent failure it is not repeated."""
+    portal = FakePortal()
+    route = portal.route("GET", ACTIVATE)
+    route.side_effect = [failure, httpx.Response(200, json="Activated")]
+    async with portal.client() as api:
+        with pytest.raises((TransportError, ServerError)):
+            await api.bunit(22).consumer(408).node.activate("JENNY")
+    assert route.call_count == 1
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [httpx.ConnectError("refused"), httpx.Response(429, headers={"Retry-After": "0"})],
+)
+async def test_activate_is_retried_when_it_certainly_did_not_act(failure: object) -> None:
+    """A refused connection or a 429 means the portal never acted: activate is tried again."""
+    portal = FakePortal()
+    route = portal.route("GET", ACTIVATE)
+    route.side_effect = [failure, httpx.Response(200, json="Activated")]
+    async with portal.client() as api:
+        assert await api.bunit(22).consumer(408).node.activate("JENNY") == "Activated"
+    assert route.call_count == 2

@@ -84,7 +84,7 @@ class Port:
         changed = str(url.copy_with(query=None)).rsplit("/", 1)[0]
         self._flights.forget_prefix(changed)
         try:
-            return await sender.send(method, url, idempotent=retry_safe, **options)
+            return await sender.send(method, url, retry_safe=retry_safe, **options)
         finally:
             self._flights.forget_prefix(changed)
 
