@@ -130,9 +130,7 @@ def portal_env(served: tuple[Simulator, str], **extra: str) -> dict[str, str]:
     """This process's environment, pointed at the served simulator."""
     sim, base_url = served
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUTILITY_")}
-    for name, value in sim.client_options(base_url).items():
-        env[f"CLOUTILITY_{name.upper()}"] = value
-    env.update(extra)
+    env.update(sim.environment(base_url), **extra)
     return env
 
 
