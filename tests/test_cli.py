@@ -543,10 +543,13 @@ def test_ctrl_c_just_as_the_temporary_file_is_created_leaves_no_file(
     helper = threading.Thread(target=stop.wait)
     if other_thread:
         helper.start()
+    # Python's own Ctrl-C handler, even where SIGINT came in ignored (a background job).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with pytest.raises(KeyboardInterrupt), output.atomic_output(tmp_path / "audit.csv") as out:
             out.write("never kept\n")
     finally:
+        signal.signal(signal.SIGINT, previous)
         stop.set()
         if other_thread:
             helper.join()
