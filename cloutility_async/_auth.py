@@ -1,5 +1,9 @@
 """The token lifecycle: grants, proactive refresh, single flight, fallback.
 
+The token manager sends its grants through a ``send`` callable it is given and
+never imports the transport: the arrow points one way, the transport asks the
+manager for the current token. Every timing decision sits in ``RefreshTiming``.
+
 One ``TokenManager`` per client. Requests ask ``token()``: while the current
 token is valid that is a plain attribute read (no lock, no wait). Only when a
 token has truly expired, or a request saw a 401 with it, does a caller take
@@ -16,36 +20,87 @@ import math
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import anyio
 import attrs
+import httpx
 
 from ._exceptions import (
     APIError,
     AuthenticationError,
+    BadRequestError,
     ClientStateError,
     CloutilityError,
     DecodeError,
     fresh_copy,
 )
+from ._responses import decode_error, decode_json, scrub
 from ._stores import MemoryTokenStore, TokenStore
 from ._stores._renewal import Owner, Renewal, renew_through
 from ._token import Token
 
-if TYPE_CHECKING:
-    from ._transport import Sender
-
-__all__ = ["Credentials", "Token", "TokenHook", "TokenManager"]
+__all__ = ["Credentials", "RefreshTiming", "Send", "Token", "TokenHook", "TokenManager"]
 
 logger = logging.getLogger("cloutility_async.auth")
 
-# How long a renewal waits for the token store (its lock and a read, or a save)
-# before it gives up on it and grants a token of this process's own.
-STORE_TIMEOUT = 10.0
-# After the store failed, renewals skip it this long (one warning, no slow retries).
-STORE_RETRY_AFTER = 30.0
+
+class Send(Protocol):
+    """How the token manager sends a grant (the client passes its transport's send)."""
+
+    def __call__(
+        self,
+        method: str,
+        url: str,
+        *,
+        content: bytes,
+        headers: Mapping[str, str],
+        authenticated: bool,
+        retry_safe: bool,
+        limited: bool,
+    ) -> Awaitable[httpx.Response]: ...
+
+
+@attrs.frozen
+class RefreshTiming:
+    """Every timing decision of the token lifecycle, as pure functions of a token."""
+
+    #: Renew a token this many seconds before it expires ...
+    margin: float = 60.0
+    #: ... but at most this fraction of its lifetime before (mid-life for short tokens).
+    margin_cap: float = 0.5
+    #: A token counts as expired this many seconds early, so it does not expire on the
+    #: wire; at most ``skew_fraction`` of its lifetime, and never more than ``margin``.
+    max_skew: float = 2.0
+    skew_fraction: float = 0.1
+    #: After a failed proactive renewal wait this long, doubling up to ``max_backoff``.
+    failure_backoff: float = 1.0
+    max_backoff: float = 60.0
+    #: The lifetime of a token whose response has no ``expires_in``.
+    default_lifetime: float = 299.0
+    #: How long a renewal waits for the token store (its lock and a read, or a save)
+    #: before it grants a token of its own ...
+    store_timeout: float = 10.0
+    #: ... and how long renewals then leave the failing store alone.
+    store_retry_after: float = 30.0
+
+    def refresh_delay(self, token: Token) -> float:
+        """Seconds from now until a proactive renewal of ``token``."""
+        margin = min(self.margin, token.expires_in * self.margin_cap)
+        return max(0.0, token.seconds_left() - margin)
+
+    def usable(self, token: Token) -> bool:
+        """Whether ``token`` can still be sent."""
+        skew = min(self.max_skew, token.expires_in * self.skew_fraction, self.margin)
+        return token.seconds_left() > skew
+
+    def not_due(self, token: Token) -> bool:
+        """Whether ``token`` is usable and not yet due for a proactive renewal."""
+        return self.usable(token) and self.refresh_delay(token) > 0
+
+    def failure_delay(self, failures: int) -> float:
+        """The wait after ``failures`` (>= 1) failed proactive renewals in a row."""
+        return min(self.max_backoff, self.failure_backoff * 2.0 ** (failures - 1))
 
 
 TokenHook = Callable[[Token], Awaitable[None] | None]
@@ -82,14 +137,14 @@ def _expires_in(value: Any) -> float | None:
     return seconds if math.isfinite(seconds) and seconds > 0 else None
 
 
-def parse_token(body: Any, previous_refresh: str | None) -> Token:
+def parse_token(body: Any, previous_refresh: str | None, default_lifetime: float = 299.0) -> Token:
     """The ``Token`` of a token response; ``DecodeError`` (naming no value) if unusable."""
     if not isinstance(body, Mapping):
         raise DecodeError("the token response is not a JSON object")
     access = body.get("access_token")
     if not isinstance(access, str) or not _BEARER.fullmatch(access):
         raise DecodeError("the token response has no usable access_token")
-    expires_in = _expires_in(body.get("expires_in", 299))
+    expires_in = _expires_in(body.get("expires_in", default_lifetime))
     if expires_in is None:
         raise DecodeError("the token response has an invalid expires_in")
     refresh = body.get("refresh_token")
@@ -139,20 +194,18 @@ class TokenManager:
     def __init__(
         self,
         *,
-        sender: Sender,
+        send: Send,
         credentials: Credentials,
-        origin: str,
-        refresh_margin: float,
+        timing: RefreshTiming | None = None,
         on_token: TokenHook | None = None,
         store: TokenStore | None = None,
     ) -> None:
-        self._sender = sender
+        self._send = send
         self._credentials = credentials
+        self.timing = RefreshTiming() if timing is None else timing
         self._owner = Owner(client_id=credentials.client_id, username=credentials.username)
         self._store: TokenStore = MemoryTokenStore() if store is None else store
         self._store_retry_at = -math.inf  # on time.monotonic(): the loop's clock may change
-        self._origin = origin
-        self._refresh_margin = refresh_margin
         self._on_token = on_token
         self._token: Token | None = None
         self._flight: _GrantFlight | None = None
@@ -173,12 +226,12 @@ class TokenManager:
     def usable_token(self) -> Token | None:
         """The current token if it can be sent now, else None (no I/O, no waiting)."""
         token = self._token
-        return token if token is not None and self._usable(token) else None
+        return token if token is not None and self.timing.usable(token) else None
 
     async def token(self) -> Token:
         """A valid token: the current one if it has not expired, else a new one."""
         token = self._token
-        if token is not None and self._usable(token):
+        if token is not None and self.timing.usable(token):
             return token
         self.stats.waits += 1
         return await self._renew(token)
@@ -194,15 +247,6 @@ class TokenManager:
 
     # -- the background refresher -------------------------------------------
 
-    def refresh_delay(self, token: Token) -> float:
-        """Seconds from now until a proactive renewal of ``token``.
-
-        The margin is capped at half the lifetime, so a short-lived token is
-        renewed at mid-life rather than continuously.
-        """
-        margin = min(self._refresh_margin, token.expires_in / 2)
-        return max(0.0, token.seconds_left() - margin)
-
     async def run_refresher(self) -> None:
         """Renew the token ahead of expiry until cancelled; never raises otherwise.
 
@@ -216,9 +260,9 @@ class TokenManager:
             if token is None or self._refused:
                 delay = math.inf  # wait for a request to install a token
             elif failures:
-                delay = min(60.0, 2.0 ** (failures - 1))
+                delay = self.timing.failure_delay(failures)
             else:
-                delay = self.refresh_delay(token)
+                delay = self.timing.refresh_delay(token)
             with anyio.move_on_after(delay):
                 # Wake early when another path (a 401, an expiry) replaced the token.
                 await self._changed.wait()
@@ -240,16 +284,6 @@ class TokenManager:
 
     # -- internals -----------------------------------------------------------
 
-    def _not_due(self, token: Token) -> bool:
-        """Whether ``token`` is not yet due for a proactive refresh."""
-        return self._usable(token) and self.refresh_delay(token) > 0
-
-    def _usable(self, token: Token) -> bool:
-        # A small skew so that a token does not expire on the wire, never larger
-        # than the refresh margin (else requests would wait for a valid token).
-        skew = min(2.0, token.expires_in / 10, self._refresh_margin)
-        return token.seconds_left() > skew
-
     async def _renew(
         self,
         stale: Token | None,
@@ -265,7 +299,11 @@ class TokenManager:
         but the grant goes on and serves everybody else.
         """
         current = self._token
-        if current is not None and self._usable(current) and (current is not stale or not force):
+        if (
+            current is not None
+            and self.timing.usable(current)
+            and (current is not stale or not force)
+        ):
             return current  # valid, and either not the refused one or nobody insists
         flight = self._flight
         if flight is None:
@@ -315,12 +353,12 @@ class TokenManager:
             stale=current,
             refused=flight.refused,
             # A proactive renewal wants a token not yet due; anything else a valid one.
-            good_enough=self._not_due if flight.proactive else self._usable,
+            good_enough=self.timing.not_due if flight.proactive else self.timing.usable,
             grant=self._grant,
-            store_timeout=STORE_TIMEOUT,
+            store_timeout=self.timing.store_timeout,
         )
         if renewal.store_failed:
-            self._store_retry_at = time.monotonic() + STORE_RETRY_AFTER
+            self._store_retry_at = time.monotonic() + self.timing.store_retry_after
         return renewal
 
     async def _grant(self, current: Token | None) -> Token:
@@ -339,7 +377,7 @@ class TokenManager:
         return token
 
     async def _password_grant(self) -> Token:
-        token: Token = await self._sender.grant(
+        token = await self._post_grant(
             {
                 "client_id": self._credentials.client_id,
                 "grant_type": "password",
@@ -347,7 +385,7 @@ class TokenManager:
                 "password": self._credentials.password,
             },
             bearer=None,
-            parse=partial(parse_token, previous_refresh=None),
+            previous_refresh=None,
         )
         logger.debug("cloutility.token_granted: grant_type=password")
         return token
@@ -356,7 +394,7 @@ class TokenManager:
         assert current.refresh_token is not None
         refused: AuthenticationError | None = None
         try:
-            token: Token = await self._sender.grant(
+            token = await self._post_grant(
                 {
                     "client_id": self._credentials.client_id,
                     "grant_type": "refresh_token",
@@ -364,7 +402,7 @@ class TokenManager:
                 },
                 # The reference sends the old bearer token along; harmless when expired.
                 bearer=current.access_token,
-                parse=partial(parse_token, previous_refresh=current.refresh_token),
+                previous_refresh=current.refresh_token,
             )
         except APIError as exc:
             if exc.status is None or not 400 <= exc.status < 500 or exc.status == 429:
@@ -376,6 +414,55 @@ class TokenManager:
             raise refused  # outside the `except`: the grant's own error is not chained
         logger.debug("cloutility.token_granted: grant_type=refresh_token")
         return token
+
+    async def _post_grant(
+        self, form: Mapping[str, str], *, bearer: str | None, previous_refresh: str | None
+    ) -> Token:
+        """POST a form to ``oauth``; a refused grant raises ``AuthenticationError``.
+
+        A ``DecodeError`` for an unusable token response names its method, URL
+        and status. No error carries the secrets of ``form`` or ``bearer``, even
+        where the server quotes them.
+        """
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        if bearer:
+            headers["Authorization"] = f"Bearer {bearer}"
+        secrets = [v for k, v in form.items() if k in ("password", "refresh_token")]
+        if bearer:
+            secrets.append(bearer)
+        error: CloutilityError | None = None
+        try:
+            response = await self._send(
+                "POST",
+                "oauth",
+                content=str(httpx.QueryParams(dict(form))).encode(),
+                headers=headers,
+                authenticated=False,
+                # A grant creates nothing: retrying it is always safe.
+                retry_safe=True,
+                # Nor does it queue behind the requests that wait for it.
+                limited=False,
+            )
+        except BadRequestError as exc:
+            error = AuthenticationError(
+                exc.message,
+                code=exc.code,
+                method=exc.method,
+                url=exc.url,
+                status=exc.status,
+                server_message=exc.server_message,
+            )
+        except CloutilityError as exc:
+            error = exc
+        if error is not None:
+            raise scrub(error, secrets)
+        try:
+            return parse_token(
+                decode_json(response), previous_refresh, self.timing.default_lifetime
+            )
+        except DecodeError as exc:
+            error = decode_error(exc.message, response)
+        raise scrub(error, secrets)
 
     async def _notify(self, token: Token) -> None:
         if self._on_token is None:

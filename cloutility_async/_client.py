@@ -25,7 +25,7 @@ import sniffio
 from anyio.abc import TaskGroup
 
 from . import _hypermedia as routes
-from ._auth import Credentials, Token, TokenHook, TokenManager
+from ._auth import Credentials, RefreshTiming, Token, TokenHook, TokenManager
 from ._checks import check_id, check_name
 from ._concurrency import MapStream, check_concurrency
 from ._converter import Reading
@@ -295,6 +295,19 @@ class Cloutility:
         self._shutdown = None
         try:
             transport = self._transport_option or self._default_transport()
+            sender: Sender
+
+            async def send_grant(method: str, url: str, **options: Any) -> httpx.Response:
+                return await sender.send(method, url, **options)
+
+            # The token manager sends through the sender; the sender asks it for tokens.
+            auth = TokenManager(
+                send=send_grant,
+                credentials=self._credentials,
+                timing=RefreshTiming(margin=self._refresh_margin),
+                on_token=self._on_token,
+                store=self._token_store,
+            )
             sender = Sender(
                 transport=transport,
                 base_url=self._base_url,
@@ -303,16 +316,8 @@ class Cloutility:
                 retry=self._retry,
                 timeout=self._timeout,
                 user_agent=f"cloutility-async/{__version__}",
+                auth=auth,
             )
-            auth = TokenManager(
-                sender=sender,
-                credentials=self._credentials,
-                origin=self._origin,
-                refresh_margin=self._refresh_margin,
-                on_token=self._on_token,
-                store=self._token_store,
-            )
-            sender.auth = auth
             self._sender, self._auth = sender, auth
             self._port.open(sender)
             stack.push_async_callback(self._shut_down)

@@ -48,6 +48,7 @@ from ._exceptions import (
     TransportError,
     ValidationError,
 )
+from ._responses import decode_error, decode_json, scrub
 
 if TYPE_CHECKING:
     from ._auth import Token, TokenManager
@@ -203,16 +204,6 @@ def error_for_response(response: httpx.Response) -> APIError:
     )
 
 
-def decode_error(message: str, response: httpx.Response) -> DecodeError:
-    """A DecodeError naming the method, URL and status of ``response``."""
-    return DecodeError(
-        message,
-        method=response.request.method,
-        url=str(response.request.url),
-        status=response.status_code,
-    )
-
-
 def expect_string(data: Any, response: httpx.Response) -> str:
     """``data`` if the body was a bare JSON string (``fullVersion``, ``activate``)."""
     if not isinstance(data, str):
@@ -233,23 +224,6 @@ def transport_error(exc: httpx.TransportError, method: str, url: httpx.URL) -> T
         text = str(exc)
         message = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
     return TransportError(message, method=method, url=str(url))
-
-
-def scrub(error: CloutilityError, secrets: Sequence[str]) -> CloutilityError:
-    """``error`` with every secret in its texts replaced by ``***`` (in place).
-
-    A server may quote what it was sent: an OAuth error that repeats the
-    refresh token, a 401 page that repeats the bearer token.
-    """
-    for name in ("message", "server_message", "code"):
-        value = getattr(error, name, None)
-        if isinstance(value, str):
-            for secret in secrets:
-                if secret and secret in value:
-                    value = value.replace(secret, "***")
-            setattr(error, name, value)
-    error.args = (error.message,)
-    return error
 
 
 # Modules whose frames hold requests with their headers and bodies in their locals.
@@ -326,12 +300,13 @@ class Sender:
         retry: RetryPolicy,
         timeout: httpx.Timeout,
         user_agent: str,
+        auth: TokenManager | None = None,
     ) -> None:
         self.transport = transport
         self.base_url = base_url
         self.limiter = limiter
         self.retry = retry
-        self.auth: TokenManager | None = None
+        self.auth = auth  # asked for the current token; it sends its grants through us
         self.closed = False
         self.stats = SenderStatistics()
         self._timeout_ext = timeout.as_dict()
@@ -407,61 +382,6 @@ class Sender:
 
     # -- grants ------------------------------------------------------------------
 
-    async def grant(
-        self,
-        form: Mapping[str, str],
-        *,
-        bearer: str | None,
-        parse: Callable[[Any], T] | None = None,
-    ) -> Any:
-        """POST a form to ``oauth``; a refused grant raises ``AuthenticationError``.
-
-        Returns the decoded body, or ``parse(body)`` when given: a
-        ``DecodeError`` it raises gets the response's method, URL and status.
-        No error carries the secrets of ``form`` or ``bearer``, even where the
-        server quotes them.
-        """
-        headers = {"Content-Type": "application/x-www-form-urlencoded"}
-        if bearer:
-            headers["Authorization"] = f"Bearer {bearer}"
-        secrets = [v for k, v in form.items() if k in ("password", "refresh_token")]
-        if bearer:
-            secrets.append(bearer)
-        error: CloutilityError | None = None
-        try:
-            response = await self.send(
-                "POST",
-                "oauth",
-                content=str(httpx.QueryParams(dict(form))).encode(),
-                headers=headers,
-                authenticated=False,
-                # A grant creates nothing: retrying it is always safe.
-                retry_safe=True,
-                # Nor does it queue behind the requests that wait for it.
-                limited=False,
-            )
-        except BadRequestError as exc:
-            error = AuthenticationError(
-                exc.message,
-                code=exc.code,
-                method=exc.method,
-                url=exc.url,
-                status=exc.status,
-                server_message=exc.server_message,
-            )
-        except CloutilityError as exc:
-            error = exc
-        if error is not None:
-            raise scrub(error, secrets)
-        body = self.decode_json(response)
-        if parse is None:
-            return body
-        try:
-            return parse(body)
-        except DecodeError as exc:
-            error = decode_error(exc.message, response)
-        raise scrub(error, secrets)
-
     # -- requests ----------------------------------------------------------------
 
     async def request_json(self, method: str, url: str | httpx.URL, **kwargs: Any) -> Any:
@@ -469,20 +389,7 @@ class Sender:
         response = await self.send(method, url, **kwargs)
         return self.decode_json(response)
 
-    @staticmethod
-    def decode_json(response: httpx.Response) -> Any:
-        """The JSON of ``response`` (None if empty), or ``DecodeError`` naming it."""
-        content = response.content
-        if not content:
-            return None
-        try:
-            return json.loads(content)
-        except ValueError:
-            kind = response.headers.get("content-type", "unknown content type")
-            problem = f"expected JSON, got {kind} ({len(content)} bytes)"
-        except RecursionError:
-            problem = f"the JSON body is nested too deeply to decode ({len(content)} bytes)"
-        raise decode_error(problem, response)
+    decode_json = staticmethod(decode_json)
 
     async def send(
         self,

@@ -106,3 +106,15 @@ RESOURCE_FILES = sorted((PACKAGE / "_resources").glob("*.py"))
 def test_no_resource_module_imports_the_client(path: Path) -> None:
     """Proxies see their client only through the port: no _resources module imports _client."""
     assert "cloutility_async._client" not in sdk_imports(path)
+
+
+def test_auth_never_imports_the_transport() -> None:
+    """The token manager sends through a callable it is given: _auth reaches no transport."""
+    reached = imported_closure(PACKAGE / "_auth.py")
+    assert "cloutility_async._stores" in reached  # the reader sees its real imports
+    transports = {
+        "cloutility_async._transport",
+        "cloutility_async._aiohttp_transport",
+        "cloutility_async._client",
+    }
+    assert not reached & transports
