@@ -19,6 +19,15 @@ from ._exceptions import (
     TransportError,
     ValidationError,
 )
+from ._instrumentation import (
+    Hooks,
+    RequestFinished,
+    RequestStarted,
+    RetryScheduled,
+    SchemaDrift,
+    TokenGranted,
+    TokenRefused,
+)
 from ._logging import setup_logging_from_env as _setup_logging_from_env
 from ._models import (
     Address,
@@ -94,6 +103,7 @@ __all__ = [
     "Domain",
     "FileTokenStore",
     "Filespace",
+    "Hooks",
     "Invoice",
     "InvoiceFile",
     "Job",
@@ -114,12 +124,18 @@ __all__ = [
     "RateLimitError",
     "RedisTokenStore",
     "Ref",
+    "RequestFinished",
+    "RequestStarted",
     "ResourceRef",
+    "RetryScheduled",
+    "SchemaDrift",
     "ServerError",
     "SimpleBusinessUnit",
     "TimeZone",
     "TimeZoneRef",
     "Token",
+    "TokenGranted",
+    "TokenRefused",
     "TokenStore",
     "TransportError",
     "UnitError",

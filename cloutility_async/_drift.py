@@ -14,6 +14,8 @@ from typing import Any
 
 import attrs
 
+from ._records import log_event
+
 __all__ = ["DriftLog", "SchemaDrift", "json_type"]
 
 logger = logging.getLogger("cloutility_async.schema")
@@ -71,14 +73,17 @@ class DriftLog:
         if where in self._seen:
             return
         self._seen.add(where)
-        logger.warning(
-            "cloutility.schema_drift: %s.%s got a JSON %s, expected %s"
-            " (at %s; kept in unparsed[%r])",
-            drift.model,
-            drift.field,
-            drift.json_type,
-            drift.expected,
-            drift.path,
-            drift.key,
-            extra={"drift": drift},
+        log_event(
+            logger,
+            logging.WARNING,
+            "cloutility.schema_drift",
+            "%(model)s.%(field)s got a JSON %(json_type)s, expected %(expected)s"
+            " (at %(path)s; kept in unparsed[%(key)r])",
+            model=drift.model,
+            field=drift.field,
+            json_type=drift.json_type,
+            expected=drift.expected,
+            path=drift.path,
+            key=drift.key,
+            drift=drift,
         )

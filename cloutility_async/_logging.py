@@ -111,7 +111,9 @@ def setup_logging_from_env() -> None:
     try:
         setup_logging()
     except ConfigurationError as exc:
-        logging.getLogger(LOGGER_NAME).warning("%s; logging stays off", exc)
+        logging.getLogger(LOGGER_NAME).warning(
+            "%s; logging stays off", exc, extra={"event": "cloutility.log_level_invalid"}
+        )
 
 
 @contextlib.contextmanager

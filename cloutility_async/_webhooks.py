@@ -36,6 +36,7 @@ from anyio.abc import TaskGroup
 from ._checks import check_id
 from ._exceptions import ClientStateError, ConfigurationError, ValidationError
 from ._models import BillingData
+from ._records import log_event
 
 if TYPE_CHECKING:
     from ._client import Cloutility
@@ -317,14 +318,23 @@ class BillingWebhook:
         counters.callbacks_running += 1
         task_group.start_soon(self._run_callback, notification, name="cloutility-billing-webhook")
         counters.accepted += 1
-        logger.info("cloutility.webhook.accepted: trigger=%r", notification.trigger)
+        log_event(
+            logger,
+            logging.INFO,
+            "cloutility.webhook.accepted",
+            "trigger=%(trigger)r",
+            trigger=notification.trigger,
+        )
         await _respond(send, 200, {"status": "accepted"})
 
     async def _unavailable(self, send: Send) -> None:
         self._counters.unavailable += 1
-        logger.warning(
-            "cloutility.webhook.not_running: a notification arrived but no task group runs "
-            "(use an ASGI lifespan or 'async with webhook.running()')"
+        log_event(
+            logger,
+            logging.WARNING,
+            "cloutility.webhook.not_running",
+            "a notification arrived but no task group runs"
+            " (use an ASGI lifespan or 'async with webhook.running()')",
         )
         await _respond(send, 503, {"error": "not running"}, [(b"retry-after", b"5")])
 
@@ -334,7 +344,14 @@ class BillingWebhook:
             await self._callback(notification)
         except Exception:
             counters.callbacks_failed += 1
-            logger.exception("cloutility.webhook.callback_failed: trigger=%r", notification.trigger)
+            log_event(
+                logger,
+                logging.ERROR,
+                "cloutility.webhook.callback_failed",
+                "trigger=%(trigger)r",
+                exc_info=True,
+                trigger=notification.trigger,
+            )
         else:
             counters.callbacks_succeeded += 1
         finally:
@@ -429,7 +446,13 @@ def billing_fetcher(
     async def fetch(notification: BillingNotification) -> None:
         data = await fetch_latest_billing(api, bunit_id)
         if data is None:
-            logger.info("cloutility.webhook.no_billing_data: business unit %s", bunit_id)
+            log_event(
+                logger,
+                logging.INFO,
+                "cloutility.webhook.no_billing_data",
+                "business unit %(bunit_id)s",
+                bunit_id=bunit_id,
+            )
             return
         await on_data(data, notification)
 

@@ -16,6 +16,7 @@ from typing import Protocol, runtime_checkable
 
 import anyio
 
+from .._records import log_event
 from .._token import Token
 
 __all__ = ["TokenStore", "decode_token", "poll_until", "replaceable"]
@@ -70,7 +71,14 @@ def decode_token(raw: str | bytes | None, where: str) -> Token | None:
     try:
         return Token.from_json(raw)
     except ValueError as exc:
-        logger.warning("cloutility.token_store_unreadable: %s in %s; ignoring it", exc, where)
+        log_event(
+            logger,
+            logging.WARNING,
+            "cloutility.token_store_unreadable",
+            "%(reason)s in %(where)s; ignoring it",
+            reason=str(exc),
+            where=where,
+        )
         return None
 
 

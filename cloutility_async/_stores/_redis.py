@@ -19,6 +19,7 @@ import anyio
 import sniffio
 
 from .._exceptions import ConfigurationError
+from .._records import log_event
 from .._token import Token
 from ._base import decode_token, poll_until
 
@@ -122,18 +123,20 @@ class RedisTokenStore:
             try:
                 await self._compare_and_delete(keys=[self.lock_key], args=[owner])
             except Exception as exc:
-                logger.warning(
-                    "cloutility.token_lock_release_failed: %s; the lock on %r expires in %g s",
-                    type(exc).__name__,
-                    self.lock_key,
-                    self.lock_ttl,
-                )
+                self._release_failed(type(exc).__name__)
         if scope.cancelled_caught:
-            logger.warning(
-                "cloutility.token_lock_release_failed: timed out; the lock on %r expires in %g s",
-                self.lock_key,
-                self.lock_ttl,
-            )
+            self._release_failed("timed out")
+
+    def _release_failed(self, why: str) -> None:
+        log_event(
+            logger,
+            logging.WARNING,
+            "cloutility.token_lock_release_failed",
+            "%(reason)s; the lock on %(lock_key)r expires in %(lock_ttl)g s",
+            reason=why,
+            lock_key=self.lock_key,
+            lock_ttl=self.lock_ttl,
+        )
 
 
 def _require_asyncio() -> None:

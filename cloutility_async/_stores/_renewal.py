@@ -18,6 +18,7 @@ import anyio
 import attrs
 
 from .._exceptions import CloutilityError, ConfigurationError
+from .._records import log_event
 from .._token import Token
 from ._base import TokenStore
 
@@ -90,13 +91,15 @@ async def renew_through(
         raise
     async with stack:  # the lock is released however the grant ends
         if stored is not None and not owner.owns(stored):
-            logger.warning(
-                "%s: %r holds a token of another login (client ID %r, user %r);"
-                " using this process's own token",
+            log_event(
+                logger,
+                logging.WARNING,
                 _UNAVAILABLE,
-                store,
-                stored.client_id,
-                stored.username,
+                "%(store)s holds a token of another login (client ID %(stored_client_id)r,"
+                " user %(stored_username)r); using this process's own token",
+                store=repr(store),
+                stored_client_id=stored.client_id,
+                stored_username=stored.username,
             )
             return Renewal(owner.stamp(await grant(stale)), store_failed=True)
         if stored is not None and _acceptable(stored, stale, refused, good_enough):
@@ -122,8 +125,13 @@ async def _enter_lock(stack: AsyncExitStack, store: TokenStore) -> None:
         try:
             await lock.__aexit__(None, None, None)
         except Exception as exc:
-            logger.warning(
-                "cloutility.token_lock_release_failed: %r (%s)", store, type(exc).__name__
+            log_event(
+                logger,
+                logging.WARNING,
+                "cloutility.token_lock_release_failed",
+                "%(store)s (%(error_type)s)",
+                store=repr(store),
+                error_type=type(exc).__name__,
             )
         return False
 
@@ -148,4 +156,11 @@ def _unavailable(store: TokenStore, exc: Exception) -> None:
         why = str(exc)
     else:
         why = type(exc).__name__
-    logger.warning("%s: %r failed (%s); using this process's own token", _UNAVAILABLE, store, why)
+    log_event(
+        logger,
+        logging.WARNING,
+        _UNAVAILABLE,
+        "%(store)s failed (%(reason)s); using this process's own token",
+        store=repr(store),
+        reason=why,
+    )

@@ -1,0 +1,102 @@
+"""The SDK's log records: a stable event name and fields a log pipeline can pick.
+
+Every record the SDK logs carries its event name as ``record.event``
+(``"cloutility.request"``) and the event's facts as attributes of the record
+(``record.method``, ``record.url``, ``record.status``, ``record.elapsed_ms``,
+``record.attempt``, ...), put there through ``extra``. Its message is the event
+name followed by a sentence formatted from those same fields, so a JSON
+formatter and a person reading stderr see the same facts.
+
+No field holds a secret: URLs go through `redact_url`, headers show the token
+as ``Bearer ***``, and nothing of a request body or token is ever a field.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from urllib.parse import unquote
+
+import httpx
+
+__all__ = ["log_event", "redact_url", "redact_headers"]
+
+#: What a redacted value reads as (OpenTelemetry's word for it in ``url.full``).
+REDACTED = "REDACTED"
+
+# Query parameters whose values are credentials or signatures.
+_SECRET_PARAMETER = re.compile(
+    r"pass|secret|token|signature|credential|session|^sig$|^key$|api[-_]?key|^code$|^auth",
+    re.IGNORECASE,
+)
+
+
+def log_event(
+    logger: logging.Logger,
+    level: int,
+    event: str,
+    text: str,
+    /,
+    *,
+    exc_info: bool = False,
+    **fields: object,
+) -> None:
+    """Log ``event`` at ``level`` with ``fields`` on the record and a readable message.
+
+    The message is ``"{event}: {text}"``, where ``text`` refers to the fields
+    by name (``"%(method)s %(url)s -> %(status)d"``) and so never repeats them;
+    a literal ``%`` is written ``%%``. Nothing is built when ``level`` is off.
+    """
+    if not logger.isEnabledFor(level):
+        return
+    fields["event"] = event
+    # One mapping as the only argument: logging formats the message with it lazily.
+    logger.log(level, f"{event}: {text}", fields, exc_info=exc_info, extra=fields, stacklevel=2)
+
+
+def redact_url(url: httpx.URL | str) -> str:
+    """``url`` as it may be logged or traced: no user or password, no secret in the query.
+
+    The values of query parameters named like a credential (``password``,
+    ``access_token``, ``signature``, ``api_key``, ...) read ``REDACTED``, as
+    do a user name and password in the URL; the fragment is dropped (it is
+    never sent). Everything else is kept as it was.
+    """
+    if isinstance(url, str):
+        if "?" not in url and "@" not in url and "#" not in url:
+            return url
+        url = httpx.URL(url)
+    if not url.query and not url.userinfo and not url.fragment:
+        return str(url)
+    changes: dict[str, object] = {"fragment": None}
+    if url.userinfo:
+        hidden = f"{REDACTED}:{REDACTED}" if b":" in url.userinfo else REDACTED
+        changes["userinfo"] = hidden.encode()
+    if url.query:
+        changes["query"] = _redact_query(url.query.decode("ascii")).encode("ascii")
+    return str(url.copy_with(**changes))
+
+
+def _redact_query(query: str) -> str:
+    parts = []
+    for part in query.split("&"):
+        name, equals, _ = part.partition("=")
+        if equals and _SECRET_PARAMETER.search(unquote(name.replace("+", " "))):
+            part = f"{name}={REDACTED}"
+        parts.append(part)
+    return "&".join(parts)
+
+
+def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """``headers`` with ``Authorization`` (and any cookie) shown as ``***``."""
+    return {
+        name: (
+            "Bearer ***"
+            if name.lower() == "authorization"
+            else "***"
+            if name.lower() in ("cookie", "set-cookie")
+            else value
+        )
+        for name, value in headers.items()
+    }
