@@ -56,10 +56,14 @@ def httpx_transport(concurrency: int) -> Any:
     return httpx.AsyncHTTPTransport(limits=limits, retries=0)
 
 
+GRANTS = ("password_grants", "refresh_grants")
+
+
 def statistics(api: Any) -> dict[str, int]:
     """The client's counters that tell whether a run was clean (retries, grants...)."""
     stats = api.statistics()
-    names = ("requests", "retries", "replays_after_401", "peak_in_flight", "token_waits")
+    names = ("requests", "retries", "replays_after_401", "peak_in_flight", "token_waits",
+             "password_grants", "refresh_grants")  # fmt: skip
     return {name: getattr(stats, name) for name in names if hasattr(stats, name)}
 
 
@@ -102,6 +106,7 @@ def run(
                 failed_audits=errors,
                 sent=after["requests"] - before["requests"],
                 retries=after.get("retries", 0) - before.get("retries", 0),
+                grants=sum(after.get(k, 0) - before.get(k, 0) for k in GRANTS),
                 peak_in_flight=after.get("peak_in_flight"),
             )
 
