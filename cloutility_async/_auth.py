@@ -35,6 +35,8 @@ from ._exceptions import (
     DecodeError,
     fresh_copy,
 )
+from ._instrumentation import Instrumentation, TokenGranted, TokenRefused
+from ._records import log_event
 from ._responses import decode_error, decode_json, scrub
 from ._stores import MemoryTokenStore, TokenStore
 from ._stores._renewal import Owner, Renewal, renew_through
@@ -199,8 +201,10 @@ class TokenManager:
         timing: RefreshTiming | None = None,
         on_token: TokenHook | None = None,
         store: TokenStore | None = None,
+        hooks: Instrumentation | None = None,
     ) -> None:
         self._send = send
+        self._hooks = hooks
         self._credentials = credentials
         self.timing = RefreshTiming() if timing is None else timing
         self._owner = Owner(client_id=credentials.client_id, username=credentials.username)
@@ -274,8 +278,13 @@ class TokenManager:
                 failures = 0
             except Exception as exc:  # a crash here would cancel the user's `async with`
                 failures += 1
-                logger.warning(
-                    "cloutility.token_refresh_failed: %s (attempt %d)", _describe(exc), failures
+                log_event(
+                    logger,
+                    logging.WARNING,
+                    "cloutility.token_refresh_failed",
+                    "%(reason)s (attempt %(attempt)d)",
+                    reason=_describe(exc),
+                    attempt=failures,
                 )
 
     def bind(self, spawn: Callable[..., object]) -> None:
@@ -368,7 +377,14 @@ class TokenManager:
             except AuthenticationError as exc:
                 # Refresh not allowed for this client ID, or the refresh token is dead.
                 self.stats.refresh_refused += 1
-                logger.info("cloutility.refresh_refused: %s; using the password grant", exc.message)
+                log_event(
+                    logger,
+                    logging.INFO,
+                    "cloutility.refresh_refused",
+                    "%(reason)s; using the password grant",
+                    reason=exc.message,
+                    status=exc.status,
+                )
             else:
                 self.stats.refresh_grants += 1
                 return token
@@ -377,7 +393,7 @@ class TokenManager:
         return token
 
     async def _password_grant(self) -> Token:
-        token = await self._post_grant(
+        return await self._post_grant(
             {
                 "client_id": self._credentials.client_id,
                 "grant_type": "password",
@@ -387,8 +403,6 @@ class TokenManager:
             bearer=None,
             previous_refresh=None,
         )
-        logger.debug("cloutility.token_granted: grant_type=password")
-        return token
 
     async def _refresh_grant(self, current: Token) -> Token:
         assert current.refresh_token is not None
@@ -412,10 +426,59 @@ class TokenManager:
             )
         if refused is not None:
             raise refused  # outside the `except`: the grant's own error is not chained
-        logger.debug("cloutility.token_granted: grant_type=refresh_token")
         return token
 
     async def _post_grant(
+        self, form: Mapping[str, str], *, bearer: str | None, previous_refresh: str | None
+    ) -> Token:
+        """The grant of ``form``, reported: logged when granted, told to the hooks either way."""
+        grant_type = form["grant_type"]
+        started = time.perf_counter()
+        try:
+            token = await self._request_grant(
+                form, bearer=bearer, previous_refresh=previous_refresh
+            )
+        except CloutilityError as exc:  # scrubbed already: no secret in its message
+            elapsed = time.perf_counter() - started
+            log_event(
+                logger,
+                logging.DEBUG,
+                "cloutility.token_refused",
+                "grant_type=%(grant_type)s in %(elapsed_ms).1f ms: %(error_type)s %(reason)s",
+                grant_type=grant_type,
+                elapsed_ms=elapsed * 1000,
+                status=exc.status,
+                error_type=type(exc).__name__,
+                reason=exc.message,
+            )
+            if self._hooks:
+                self._hooks.token_refused(
+                    TokenRefused(
+                        grant_type=grant_type,
+                        status=exc.status,
+                        error_type=type(exc).__name__,
+                        message=exc.message,
+                        elapsed=elapsed,
+                    )
+                )
+            raise
+        elapsed = time.perf_counter() - started
+        log_event(
+            logger,
+            logging.DEBUG,
+            "cloutility.token_granted",
+            "grant_type=%(grant_type)s in %(elapsed_ms).1f ms, expires in %(expires_in)g s",
+            grant_type=grant_type,
+            elapsed_ms=elapsed * 1000,
+            expires_in=token.expires_in,
+        )
+        if self._hooks:
+            self._hooks.token_granted(
+                TokenGranted(grant_type=grant_type, expires_in=token.expires_in, elapsed=elapsed)
+            )
+        return token
+
+    async def _request_grant(
         self, form: Mapping[str, str], *, bearer: str | None, previous_refresh: str | None
     ) -> Token:
         """POST a form to ``oauth``; a refused grant raises ``AuthenticationError``.
@@ -472,4 +535,10 @@ class TokenManager:
             if inspect.isawaitable(result):
                 await result
         except Exception:
-            logger.exception("cloutility.on_token_hook_failed")
+            log_event(
+                logger,
+                logging.ERROR,
+                "cloutility.on_token_hook_failed",
+                "the on_token callback raised; the client goes on",
+                exc_info=True,
+            )

@@ -29,9 +29,10 @@ from ._auth import Credentials, RefreshTiming, Token, TokenHook, TokenManager
 from ._checks import check_id, check_name
 from ._concurrency import MapStream, check_concurrency
 from ._converter import Reading
-from ._drift import DriftLog
+from ._drift import DriftLog, SchemaDrift
 from ._exceptions import ClientStateError, ConfigurationError, ValidationError
 from ._hypermedia import Base, action_request, repeatable
+from ._instrumentation import Hooks, Instrumentation, check_hooks
 from ._interception import httpx_is_intercepted
 from ._models import (
     APIEndpoint,
@@ -173,6 +174,11 @@ class Cloutility:
             default, the value is kept in the model's ``unparsed``, and the
             drift is logged once per model and field (``cloutility.schema_drift``)
             and counted in ``statistics()``.
+        hooks: Objects told of what the client does (see `Hooks`): each HTTP
+            attempt started and finished, retries, token grants and refusals,
+            schema drift; ``OpenTelemetryHooks`` (``cloutility_async.otel``)
+            turns them into spans and metrics. A hook that raises is logged
+            once and never breaks a request.
     """
 
     def __init__(
@@ -193,6 +199,7 @@ class Cloutility:
         max_retry_after: float = 60.0,
         strict: bool = False,
         token_store: TokenStore | None = None,
+        hooks: Iterable[Hooks] = (),
     ) -> None:
         self._credentials = Credentials(
             client_id=_require_text("client_id", client_id),
@@ -238,11 +245,22 @@ class Cloutility:
         # How the proxies read bodies: this client's own drift log hears of what cannot be read.
         self._drift = DriftLog()
         # All the proxies see of the client: opened with each session's sender.
-        self._port = Port(base, Reading(strict=strict, report=self._drift.record))
+        checked_hooks = check_hooks(hooks)
+        # None without hooks: every event then costs one falsy check.
+        self._hooks = Instrumentation(checked_hooks) if checked_hooks else None
+        report = self._drift.record if self._hooks is None else self._drift_reporter(self._hooks)
+        self._port = Port(base, Reading(strict=strict, report=report))
         self._root = Ref(self._port, base.url)  # for the routes at the base itself
         self._owner: int | None = None  # the task that entered: it alone exits the task group
         self._background: set[anyio.CancelScope] = set()  # refresher, grants, map runs
         self._shutdown: anyio.Event | None = None
+
+    def _drift_reporter(self, hooks: Instrumentation) -> Callable[[SchemaDrift], None]:
+        def report(drift: SchemaDrift) -> None:
+            self._drift.record(drift)
+            hooks.schema_drift(drift)
+
+        return report
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> Cloutility:
@@ -307,6 +325,7 @@ class Cloutility:
                 timing=RefreshTiming(margin=self._refresh_margin),
                 on_token=self._on_token,
                 store=self._token_store,
+                hooks=self._hooks,
             )
             sender = Sender(
                 transport=transport,

@@ -6,6 +6,7 @@ The drift fuzzer's figure is printed in the terminal summary.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,6 +23,16 @@ BACKENDS = (
 def anyio_backend(request: pytest.FixtureRequest) -> str:
     """Run each `@pytest.mark.anyio` test once per anyio backend."""
     return str(request.param)
+
+
+@pytest.fixture
+def telemetry() -> Iterator[Any]:
+    """The OpenTelemetry SDK with an in-memory span exporter and metric reader."""
+    from telemetry import Telemetry
+
+    found = Telemetry()
+    yield found
+    found.shutdown()
 
 
 _DRIFT_FIGURES = pytest.StashKey[list[tuple[int, int]]]()

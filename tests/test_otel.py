@@ -5,15 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 
-import pytest
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import HistogramDataPoint, InMemoryMetricReader
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
+from telemetry import Telemetry
 
 from cloutility_async import (
     RequestFinished,
@@ -24,49 +18,6 @@ from cloutility_async import (
     TokenRefused,
 )
 from cloutility_async.otel import INSTRUMENTATION_NAME, OpenTelemetryHooks
-
-
-class Telemetry:
-    """An SDK tracer and meter provider whose output stays in memory."""
-
-    def __init__(self) -> None:
-        self.spans = InMemorySpanExporter()
-        self.tracer_provider = TracerProvider()
-        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.spans))
-        self.reader = InMemoryMetricReader()
-        self.meter_provider = MeterProvider(metric_readers=[self.reader])
-        self.hooks = OpenTelemetryHooks(
-            tracer_provider=self.tracer_provider, meter_provider=self.meter_provider
-        )
-
-    def finished(self) -> list[ReadableSpan]:
-        return list(self.spans.get_finished_spans())
-
-    def points(self, name: str) -> list[tuple[dict[str, object], float]]:
-        """(attributes, value) of each point of ``name``; a histogram's value is its count."""
-        data = self.reader.get_metrics_data()
-        assert data is not None
-        found = []
-        for resource in data.resource_metrics:
-            for scope in resource.scope_metrics:
-                assert scope.scope.name == INSTRUMENTATION_NAME
-                for metric in scope.metrics:
-                    if metric.name != name:
-                        continue
-                    for point in metric.data.data_points:
-                        value = (
-                            point.count if isinstance(point, HistogramDataPoint) else point.value
-                        )
-                        found.append((dict(point.attributes or {}), value))
-        return found
-
-
-@pytest.fixture
-def telemetry() -> Iterator[Telemetry]:
-    found = Telemetry()
-    yield found
-    found.tracer_provider.shutdown()
-    found.meter_provider.shutdown()
 
 
 def started(request_id: int, attempt: int = 1, method: str = "GET") -> RequestStarted:
