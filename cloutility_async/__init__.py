@@ -1,8 +1,8 @@
 """cloutility-async: the async Python SDK for the Cloutility REST API."""
 
-from ._auth import Token
+from ._auth import Token, TokenHook
 from ._client import DEFAULT_BASE_URL, ClientStatistics, Cloutility
-from ._concurrency import MapResult, MapStream
+from ._concurrency import Err, MapResult, MapStream, Ok
 from ._exceptions import (
     APIError,
     AuthenticationError,
@@ -59,10 +59,12 @@ from ._models import (
     TimeZone,
     User,
 )
+from ._options import ClientOptions
 from ._resources import (
     BusinessUnitRef,
     CollectionRef,
     ConsumerRef,
+    InvoiceFileSource,
     NodeRef,
     Ref,
     ResourceRef,
@@ -86,6 +88,7 @@ __all__ = [
     "BusinessUnitRef",
     "BusinessUnitTag",
     "ClientOptionSet",
+    "ClientOptions",
     "ClientStateError",
     "ClientStatistics",
     "Cloutility",
@@ -100,11 +103,13 @@ __all__ = [
     "Contract",
     "DEFAULT_BASE_URL",
     "DecodeError",
+    "Err",
     "Domain",
     "FileTokenStore",
     "Filespace",
     "Hooks",
     "Invoice",
+    "InvoiceFileSource",
     "InvoiceFile",
     "Job",
     "Lookup",
@@ -120,6 +125,7 @@ __all__ = [
     "NodeType",
     "NodeWarningType",
     "NotFoundError",
+    "Ok",
     "PermissionDeniedError",
     "RateLimitError",
     "RedisTokenStore",
@@ -136,6 +142,7 @@ __all__ = [
     "Token",
     "TokenGranted",
     "TokenRefused",
+    "TokenHook",
     "TokenStore",
     "TransportError",
     "UnitError",

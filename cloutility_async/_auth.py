@@ -20,7 +20,7 @@ import math
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeAlias
 
 import anyio
 import attrs
@@ -105,7 +105,9 @@ class RefreshTiming:
         return min(self.max_backoff, self.failure_backoff * 2.0 ** (failures - 1))
 
 
-TokenHook = Callable[[Token], Awaitable[None] | None]
+#: What ``Cloutility(on_token=...)`` takes: a plain or async function called with
+#: every new ``Token`` (to persist it, say); its errors are logged, never raised.
+TokenHook: TypeAlias = Callable[[Token], Awaitable[None] | None]
 
 
 @attrs.frozen(repr=False)

@@ -37,7 +37,10 @@ from ._interception import httpx_is_intercepted
 from ._models import (
     APIEndpoint,
     BusinessUnit,
+    Collection,
+    Consumer,
     Model,
+    Node,
     NodeOperatingSystem,
     NodeType,
     NodeWarningType,
@@ -45,11 +48,14 @@ from ._models import (
     TimeZone,
     User,
 )
-from ._resources._base import Ref
+from ._options import ClientOptions, Unpack, check_options
+from ._resources._base import CollectionRef, Ref, ResourceRef
 from ._resources._port import Port
 from ._resources._routes import ref_for_url
 from ._resources.business_units import BusinessUnitRef
 from ._resources.catalog import TimeZoneRef
+from ._resources.consumers import ConsumerRef
+from ._resources.nodes import NodeRef
 from ._stores import MemoryTokenStore, TokenStore
 from ._transport import RetryPolicy, Sender
 from ._version import __version__
@@ -59,6 +65,8 @@ __all__ = ["DEFAULT_BASE_URL", "ClientStatistics", "Cloutility", "ConsumerEntry"
 
 T = TypeVar("T")
 R = TypeVar("R")
+M = TypeVar("M")
+AnyModel = TypeVar("AnyModel", bound=Model)
 
 logger = logging.getLogger("cloutility_async")
 
@@ -120,6 +128,16 @@ def _positive(name: str, value: Any, *, allow_zero: bool = False, integer: bool 
     if not math.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
         raise ConfigurationError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
     return value
+
+
+# What ``ref()`` promises for each kind of model (its overloads say the same).
+_REF_OF_MODEL: tuple[tuple[type[Model], type[Ref]], ...] = (
+    (Consumer, ConsumerRef),
+    (BusinessUnit, BusinessUnitRef),
+    (Node, NodeRef),
+    (TimeZone, TimeZoneRef),
+    (Collection, CollectionRef),
+)
 
 
 class Cloutility:
@@ -263,15 +281,20 @@ class Cloutility:
         return report
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> Cloutility:
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, **options: Unpack[ClientOptions]
+    ) -> Cloutility:
         """Build a client from ``CLOUTILITY_*`` variables; ``options`` override them.
 
         Reads ``CLOUTILITY_CLIENT_ID``, ``CLOUTILITY_ORIGIN``, ``CLOUTILITY_USERNAME``,
-        ``CLOUTILITY_PASSWORD`` and, optionally, ``CLOUTILITY_BASE_URL``.
+        ``CLOUTILITY_PASSWORD`` and, optionally, ``CLOUTILITY_BASE_URL``. ``options``
+        are any of the constructor's keyword arguments (``ClientOptions``).
 
         Raises:
-            ConfigurationError: naming the first missing variable.
+            ConfigurationError: naming the first missing variable, or an option
+                the client does not take (``max_concurency=8``).
         """
+        check_options(options)
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for option, var in ENV_VARS.items():
@@ -492,25 +515,57 @@ class Cloutility:
         """A proxy for a time zone; ``await`` it (or ``.get()``) for the model."""
         return TimeZoneRef(self._port, timezone_id)
 
-    def ref(self, target: str | httpx.URL | Model) -> Any:
+    # The specific models come first; a type checker takes the first that matches.
+    @overload
+    def ref(self, target: Consumer) -> ConsumerRef: ...  # type: ignore[overload-overlap]
+    @overload
+    def ref(  # type: ignore[overload-overlap]
+        self, target: BusinessUnit | SimpleBusinessUnit
+    ) -> BusinessUnitRef: ...
+    @overload
+    def ref(self, target: Node) -> NodeRef: ...  # type: ignore[overload-overlap]
+    @overload
+    def ref(self, target: TimeZone) -> TimeZoneRef: ...  # type: ignore[overload-overlap]
+    @overload
+    def ref(self, target: Collection[M]) -> CollectionRef[M]: ...  # type: ignore[overload-overlap]
+    @overload
+    def ref(self, target: AnyModel) -> ResourceRef[AnyModel]: ...
+    @overload
+    def ref(self, target: str | httpx.URL) -> Ref: ...
+
+    def ref(self, target: str | httpx.URL | Model) -> Ref:
         """Follow a link: an href, a model, an embedded object or embedded collection.
 
-        Returns the matching proxy (``BusinessUnitRef``, ``ConsumerRef``,
-        ``NodeRef``, ``TimeZoneRef``, ``ResourceRef`` or ``CollectionRef``).
-        An href outside ``base_url`` raises ``ValidationError`` before any I/O.
+        A ``Consumer`` gives a ``ConsumerRef``, a ``BusinessUnit`` or
+        ``SimpleBusinessUnit`` a ``BusinessUnitRef``, a ``Node`` a ``NodeRef``, a
+        ``TimeZone`` a ``TimeZoneRef`` and an embedded ``Collection`` a
+        ``CollectionRef``, any other model (a ``User``, say) a ``ResourceRef`` of
+        its class; a bare href gives the proxy its route calls for, typed as the
+        base ``Ref`` (narrow it with ``isinstance``). An href outside
+        ``base_url``, or a model whose href is not of its kind, raises
+        ``ValidationError`` before any I/O.
         """
         if isinstance(target, SimpleBusinessUnit):
             if target.id is None:
                 raise ValidationError("this business unit has no id to follow")
             return BusinessUnitRef(self._port, target.id)
-        if isinstance(target, Model):
-            href = getattr(target, "href", None)
-            if not href:
-                raise ValidationError(f"{type(target).__name__} has no href to follow")
-            target = href
-        if not isinstance(target, (str, httpx.URL)):
-            raise ValidationError(f"cannot follow {target!r}")
-        return ref_for_url(self._port, target)
+        if not isinstance(target, Model):
+            if not isinstance(target, (str, httpx.URL)):
+                raise ValidationError(f"cannot follow {target!r}")
+            return ref_for_url(self._port, target)
+        href = getattr(target, "href", None)
+        if not href:
+            raise ValidationError(f"{type(target).__name__} has no href to follow")
+        ref = ref_for_url(self._port, href)
+        expected = next((r for m, r in _REF_OF_MODEL if isinstance(target, m)), None)
+        if not (
+            isinstance(ref, expected)
+            if expected is not None
+            else isinstance(ref, ResourceRef) and isinstance(target, ref.model)
+        ):
+            kind = type(target).__name__
+            raise ValidationError(f"the href of this {kind} is not a {kind}'s: {ref.href}")
+        return ref
 
     async def me(self) -> User:
         """The current user, with its ``business_unit`` (the caller's own)."""

@@ -13,7 +13,7 @@ import contextlib
 import inspect
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from functools import partial
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, NoReturn, TypeVar
 
 import anyio
 import anyio.lowlevel
@@ -23,29 +23,87 @@ from anyio.streams.memory import MemoryObjectSendStream
 
 from ._exceptions import ClientStateError, ValidationError
 
-__all__ = ["MapResult", "MapStream", "check_concurrency"]
+__all__ = ["Err", "MapResult", "MapStream", "Ok", "check_concurrency"]
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 
-@attrs.frozen
 class MapResult(Generic[T, R]):
-    """One item's outcome: ``value`` when it succeeded, ``error`` when it failed."""
+    """One item's outcome of ``map()``: an ``Ok`` with its ``value`` or an ``Err``.
+
+    ``if result.ok:`` (or ``isinstance(result, Ok)``) narrows a result to
+    ``Ok``, whose ``value`` is the function's return type, and ``else`` to
+    ``Err``, whose ``error`` is the item's exception: a type checker needs no
+    ``assert`` or ``cast``. ``unwrap()`` gives the value or raises the error.
+    """
+
+    __slots__ = ()
 
     item: T
-    value: R | None = None
-    error: Exception | None = None
 
     @property
     def ok(self) -> bool:
-        return self.error is None
+        """True for an ``Ok``, False for an ``Err``."""
+        raise NotImplementedError
+
+    @property
+    def value(self) -> R | None:
+        """What the function returned (``None`` for an ``Err``)."""
+        raise NotImplementedError
+
+    @property
+    def error(self) -> Exception | None:
+        """The exception the function raised (``None`` for an ``Ok``)."""
+        raise NotImplementedError
 
     def unwrap(self) -> R:
         """The value, or raise the item's error."""
-        if self.error is not None:
-            raise self.error
-        return self.value  # type: ignore[return-value]
+        raise NotImplementedError
+
+
+@attrs.frozen
+class Ok(MapResult[T, R]):
+    """An item whose function returned: ``value`` is what it returned."""
+
+    item: T
+    value: R
+
+    @property
+    def ok(self) -> Literal[True]:
+        """Always True: this item succeeded."""
+        return True
+
+    @property
+    def error(self) -> None:
+        """Always None: this item succeeded."""
+        return None
+
+    def unwrap(self) -> R:
+        """The value."""
+        return self.value
+
+
+@attrs.frozen
+class Err(MapResult[T, R]):
+    """An item whose function raised: ``error`` is the exception."""
+
+    item: T
+    error: Exception
+
+    @property
+    def ok(self) -> Literal[False]:
+        """Always False: this item failed."""
+        return False
+
+    @property
+    def value(self) -> None:
+        """Always None: this item failed."""
+        return None
+
+    def unwrap(self) -> NoReturn:
+        """Raise the item's error."""
+        raise self.error
 
 
 @attrs.frozen
@@ -56,7 +114,7 @@ class _Failure:
 _DONE = object()  # sent once every item has been yielded
 
 
-class MapStream(AsyncIterator[MapResult[T, R]]):
+class MapStream(AsyncIterator[Ok[T, R] | Err[T, R]]):
     """The results of ``Cloutility.map``, in completion order.
 
     Iterate it with ``async for``. Leaving the loop early is safe: the
@@ -79,7 +137,7 @@ class MapStream(AsyncIterator[MapResult[T, R]]):
     def __aiter__(self) -> MapStream[T, R]:
         return self
 
-    async def __anext__(self) -> MapResult[T, R]:
+    async def __anext__(self) -> Ok[T, R] | Err[T, R]:
         try:
             # Take what is ready without a trip through the event loop: one result
             # per loop pass would leave workers blocked on a full buffer.
@@ -102,7 +160,7 @@ class MapStream(AsyncIterator[MapResult[T, R]]):
         if isinstance(outcome, _Failure):
             self.close()
             raise outcome.error
-        result: MapResult[T, R] = outcome
+        result: Ok[T, R] | Err[T, R] = outcome
         return result
 
     def close(self) -> None:
@@ -140,9 +198,9 @@ async def _run(
         # `concurrency` items run or wait ahead of a slow consumer.
         try:
             try:
-                result: MapResult[T, R] = MapResult(item, value=await fn(item))
+                result: Ok[T, R] | Err[T, R] = Ok(item, await fn(item))
             except Exception as exc:
-                result = MapResult(item, error=exc)
+                result = Err(item, exc)
             await send.send(result)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
             scope.cancel()  # nobody listens any more

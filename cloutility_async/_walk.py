@@ -10,6 +10,7 @@ raises the first unit's error.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import AsyncGenerator, Iterator
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -32,9 +33,10 @@ UnitErrors = Literal["raise", "yield"]
 class ConsumerEntry:
     """A consumer found by ``walk_consumers``: its unit, its (thin) model and a proxy.
 
-    It reads like the consumer itself (``entry.id``, ``entry.name``, any
-    ``Consumer`` field); ``entry.bunit`` is its business unit and
-    ``entry.ref`` the proxy to fetch more (``await entry.ref.node.get()``).
+    ``entry.id``, ``entry.bunit_id``, ``entry.name`` and ``entry.href`` are the
+    consumer's own; every other field is on ``entry.consumer`` (a ``Consumer``).
+    ``entry.bunit`` is its business unit and ``entry.ref`` the proxy to fetch
+    more (``await entry.ref.node.get()``).
     """
 
     bunit: SimpleBusinessUnit
@@ -43,21 +45,38 @@ class ConsumerEntry:
 
     @property
     def id(self) -> int:
+        """The consumer's id (always known: it is in ``ref``)."""
         return self.ref.id
 
     @property
     def bunit_id(self) -> int:
+        """The id of the consumer's business unit."""
         return self.ref.bunit_id
 
     @property
     def name(self) -> str | None:
+        """The consumer's name, as the list sent it."""
         return self.consumer.name
 
-    def __getattr__(self, name: str) -> Any:
-        # Only reached for names the entry itself lacks: the consumer's fields.
-        if name.startswith("__"):
-            raise AttributeError(name)
-        return getattr(self.consumer, name)
+    @property
+    def href(self) -> str | None:
+        """The consumer's href, as the list sent it."""
+        return self.consumer.href
+
+    if not TYPE_CHECKING:  # a type checker sees only the typed properties above
+
+        def __getattr__(self, name: str) -> Any:
+            # Only reached for names the entry lacks: the consumer's other fields,
+            # which the entry used to pass through untyped.
+            if name.startswith("_") or not hasattr(self.consumer, name):
+                raise AttributeError(f"'ConsumerEntry' object has no attribute {name!r}")
+            warnings.warn(
+                f"ConsumerEntry.{name} is deprecated and will be removed:"
+                f" read entry.consumer.{name} (typed)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            return getattr(self.consumer, name)
 
 
 @attrs.frozen
@@ -75,6 +94,7 @@ class UnitError:
 
     @property
     def bunit_id(self) -> int | None:
+        """The id of the unit that could not be walked (None if the tree gave none)."""
         return self.bunit.id
 
 

@@ -456,7 +456,7 @@ async def test_walk_consumers_raises_when_a_unit_cannot_be_listed() -> None:
 
 
 async def test_walked_consumers_read_like_consumers() -> None:
-    """A walked entry exposes the consumer's fields as well as its unit and proxy."""
+    """A walked entry exposes the consumer, its identity, its unit and its proxy."""
     portal = FakePortal()
     portal.route("GET", "bunits", json={"id": 22, "name": "Root", "businessUnits": []})
     portal.route(
@@ -464,10 +464,10 @@ async def test_walked_consumers_read_like_consumers() -> None:
     )
     async with portal.client() as api:
         (entry,) = [e async for e in api.walk_consumers()]
-    assert (entry.id, entry.name, entry.note, entry.bunit_id) == (7, "ws7", "n", 22)
+    assert (entry.id, entry.name, entry.consumer.note, entry.bunit_id) == (7, "ws7", "n", 22)
     assert entry.bunit.name == "Root"
     with pytest.raises(AttributeError):
-        _ = entry.no_such_field
+        _ = entry.no_such_field  # type: ignore[attr-defined]
 
 
 async def test_a_map_cut_short_by_the_client_closing_is_not_complete() -> None:

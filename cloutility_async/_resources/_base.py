@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Generator
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import httpx
 
@@ -132,37 +132,37 @@ class Ref:
         return self._port.collection(data, cls, response)
 
 
-class ResourceRef(Ref):
-    """A proxy for any single resource of a known model type."""
+class ResourceRef(Ref, Generic[M]):
+    """A proxy for any single resource of a known model type ``M``."""
 
     __slots__ = ("model",)
 
-    def __init__(self, api: Port | HasPort, href: httpx.URL | str, model: type[Any]) -> None:
+    def __init__(self, api: Port | HasPort, href: httpx.URL | str, model: type[M]) -> None:
         super().__init__(api, href)
         self.model = model
 
-    async def get(self) -> Any:
+    async def get(self) -> M:
         """Fetch the full resource."""
         return await self._model_at(self.href, self.model)
 
-    def __await__(self) -> Generator[Any, None, Any]:
+    def __await__(self) -> Generator[Any, None, M]:
         return self.get().__await__()
 
 
-class CollectionRef(Ref):
-    """A proxy for a linked collection: ``list()`` fetches its members."""
+class CollectionRef(Ref, Generic[M]):
+    """A proxy for a linked collection of ``M``: ``list()`` fetches its members."""
 
     __slots__ = ("model",)
 
-    def __init__(self, api: Port | HasPort, href: httpx.URL | str, model: type[Any]) -> None:
+    def __init__(self, api: Port | HasPort, href: httpx.URL | str, model: type[M]) -> None:
         super().__init__(api, href)
         self.model = model
 
-    async def list(self) -> list[Any]:
+    async def list(self) -> list[M]:
         """Fetch the collection's members (thin objects, as list routes send them)."""
         return list((await self.page()).items)
 
-    async def page(self) -> Collection[Any]:
+    async def page(self) -> Collection[M]:
         """Fetch the collection with its ``total``, ``offset`` and ``first``."""
         return await self._collection_at(self.href, self.model)
 

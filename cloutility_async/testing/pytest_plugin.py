@@ -28,7 +28,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 import pytest
 
 if TYPE_CHECKING:
-    from cloutility_async import Cloutility
+    from typing_extensions import Unpack
+
+    from cloutility_async import ClientOptions, Cloutility
     from cloutility_async.testing import Simulator
 
 __all__ = [
@@ -73,7 +75,11 @@ class ClientFactory(Protocol):
     """``cloutility_client_factory``: an unopened client bound to the test's simulator."""
 
     def __call__(
-        self, *, served: bool = False, token_lifetime: float | None = None, **options: Any
+        self,
+        *,
+        served: bool = False,
+        token_lifetime: float | None = None,
+        **options: Unpack[ClientOptions],
     ) -> Cloutility:
         """A strict client for ``cloutility_simulator`` (in-process, or over the socket of
         ``cloutility_server`` with ``served=True``); ``options`` go to ``Cloutility``
@@ -128,7 +134,10 @@ def cloutility_client_factory(
     from cloutility_async import Cloutility
 
     def make(
-        *, served: bool = False, token_lifetime: float | None = None, **options: Any
+        *,
+        served: bool = False,
+        token_lifetime: float | None = None,
+        **options: Unpack[ClientOptions],
     ) -> Cloutility:
         if token_lifetime is not None:
             cloutility_simulator.token_lifetime = token_lifetime
@@ -136,7 +145,7 @@ def cloutility_client_factory(
         if served:
             server: SimulatorServer = request.getfixturevalue("cloutility_server")
             base_url = server.base_url
-        settings = {**cloutility_simulator.client_options(base_url), "strict": True}
+        settings: dict[str, Any] = {**cloutility_simulator.client_options(base_url), "strict": True}
         return Cloutility(**{**settings, **options})
 
     return make
