@@ -594,7 +594,7 @@ class Cloutility:
         """What the warnings of a report (``reports(warnings=True)``) mean."""
         return await self._root._list(routes.WARNING_TYPES)
 
-    async def invoke(self, action: APIEndpoint, **params: Any) -> Any:
+    async def invoke(self, /, action: APIEndpoint, **params: Any) -> Any:
         """Invoke a hypermedia action (e.g. a TimeZone's "Calculate UTC offset")."""
         method, url = action_request(action, params)
         url = self._port.base.under(url)

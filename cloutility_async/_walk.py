@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import AsyncGenerator, Iterator
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import attrs
 
@@ -23,25 +23,33 @@ from ._resources.consumers import ConsumerRef
 if TYPE_CHECKING:
     from ._client import Cloutility
 
-__all__ = ["ConsumerEntry", "UnitError", "UnitErrors", "check_unit_errors", "flatten", "walk"]
+__all__ = [
+    "ConsumerEntry",
+    "ConsumerFields",
+    "UnitError",
+    "UnitErrors",
+    "check_unit_errors",
+    "flatten",
+    "walk",
+]
 
 #: What ``walk_consumers`` does with a unit that cannot be walked.
 UnitErrors = Literal["raise", "yield"]
 
 
-@attrs.frozen
-class ConsumerEntry:
-    """A consumer found by ``walk_consumers``: its unit, its (thin) model and a proxy.
+class _ConsumerIds(Protocol):
+    @property
+    def id(self) -> int: ...
+    @property
+    def bunit_id(self) -> int: ...
 
-    ``entry.id``, ``entry.bunit_id``, ``entry.name`` and ``entry.href`` are the
-    consumer's own; every other field is on ``entry.consumer`` (a ``Consumer``).
-    ``entry.bunit`` is its business unit and ``entry.ref`` the proxy to fetch
-    more (``await entry.ref.node.get()``).
-    """
 
-    bunit: SimpleBusinessUnit
+class ConsumerFields:
+    """The consumer's identity on a walked entry (async, and the blocking facade's)."""
+
+    __slots__ = ()
     consumer: Consumer
-    ref: ConsumerRef
+    ref: _ConsumerIds
 
     @property
     def id(self) -> int:
@@ -62,6 +70,21 @@ class ConsumerEntry:
     def href(self) -> str | None:
         """The consumer's href, as the list sent it."""
         return self.consumer.href
+
+
+@attrs.frozen
+class ConsumerEntry(ConsumerFields):
+    """A consumer found by ``walk_consumers``: its unit, its (thin) model and a proxy.
+
+    ``entry.id``, ``entry.bunit_id``, ``entry.name`` and ``entry.href`` are the
+    consumer's own; every other field is on ``entry.consumer`` (a ``Consumer``).
+    ``entry.bunit`` is its business unit and ``entry.ref`` the proxy to fetch
+    more (``await entry.ref.node.get()``).
+    """
+
+    bunit: SimpleBusinessUnit
+    consumer: Consumer
+    ref: ConsumerRef
 
     if not TYPE_CHECKING:  # a type checker sees only the typed properties above
 

@@ -5,7 +5,12 @@ import types
 
 import pytest
 
-PUBLIC_MODULES = ["cloutility_async", "cloutility_async.testing", "cloutility_async.webhooks"]
+PUBLIC_MODULES = [
+    "cloutility_async",
+    "cloutility_async.sync",
+    "cloutility_async.testing",
+    "cloutility_async.webhooks",
+]
 # Private by spelling, public by convention.
 INCLUDED_PRIVATE_MEMBERS = {"__version__"}
 

@@ -57,6 +57,7 @@ from cloutility_async import (
     SimpleBusinessUnit,
     TimeZone,
     User,
+    sync,
 )
 
 
@@ -108,6 +109,36 @@ async def results(api: Cloutility) -> None:
             elif isinstance(result, Err):
                 reveal_type(result.value)  # revealed: None
             result.value + 1  # error: Unsupported operand types for + ("None" and "int")
+
+
+def blocking(api: sync.Cloutility, consumer: Consumer, users: Collection[User]) -> None:
+    reveal_type(api.me())  # revealed: User
+    reveal_type(api.bunit(22).consumer(408).get())  # revealed: Consumer
+    reveal_type(api.bunit(22).consumer(408).node.get())  # revealed: Node
+    reveal_type(api.ref(consumer).jobs())  # revealed: list[Job]
+    reveal_type(api.ref(users).list())  # revealed: list[User]
+    reveal_type(api.ref("bunits/22"))  # revealed: Ref
+    log = api.bunit(22).consumer(408).audit_log()
+    reveal_type(log)  # revealed: BlockingIterator[AuditLogEntry]
+    reveal_type(api.walk_consumers())  # revealed: BlockingIterator[ConsumerEntry]
+    for entry in api.walk_consumers(unit_errors="yield"):
+        reveal_type(entry)  # revealed: ConsumerEntry | UnitError
+    api.bunit(22).get(bogus=1)  # error: Unexpected keyword argument "bogus"
+
+    def size(entry: sync.ConsumerEntry) -> int:
+        return len(entry.name or "")
+
+    with api.map(size, api.walk_consumers()) as results:
+        for result in results:
+            if result.ok:
+                reveal_type(result.value)  # revealed: int
+
+
+def blocking_options() -> None:
+    sync.Cloutility.from_env(max_concurrency=8, backend="trio")
+    sync.Cloutility(client_id="c", origin="o", username="u", password="p", timeout=5.0)
+    sync.Cloutility(client_id="c", origin="o", username="u")  # error: Missing named argument
+    sync.Cloutility.from_env(max_concurency=8)  # error: Unexpected keyword argument
 """
 
 _EXPECTATION = re.compile(r"# (?P<kind>revealed|error): (?P<text>.*)$")

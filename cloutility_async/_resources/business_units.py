@@ -65,6 +65,7 @@ class BusinessUnitRef(BillingMixin):
 
     async def create_child(
         self,
+        /,  # so that no extra field can be named "self"
         *,
         name: str,
         registration_number: str | None = None,
@@ -91,7 +92,7 @@ class BusinessUnitRef(BillingMixin):
         """A proxy for one consumption unit; no I/O."""
         return ConsumerRef(self._port, self.id, consumer_id)
 
-    async def create_consumer(self, *, name: str, **fields: Any) -> Consumer:
+    async def create_consumer(self, /, *, name: str, **fields: Any) -> Consumer:
         """Create a consumption unit. Never retried on failure: a create is sent once."""
         body: dict[str, Any] = {"name": check_name(name, "consumer name")}
         body.update(_fields(fields))
