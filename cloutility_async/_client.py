@@ -468,10 +468,12 @@ class Cloutility:
 
     @property
     def base_url(self) -> httpx.URL:
+        """The API root every request goes to (its path ends with ``/``)."""
         return self._base_url
 
     @property
     def origin(self) -> str:
+        """The ``Origin`` sent with every request, as registered with the client ID."""
         return self._origin
 
     @property
@@ -582,12 +584,15 @@ class Cloutility:
         return await self._root._list(routes.SEARCH_BUNITS, params={"searchTerm": term})
 
     async def timezones(self) -> list[TimeZone]:
+        """Every time zone the portal knows (for ``create_child(time_zone=...)``)."""
         return await self._root._list(routes.TIMEZONES)
 
     async def node_operating_systems(self) -> list[NodeOperatingSystem]:
+        """The operating systems a node can be created with (``NodeRef.create``)."""
         return await self._root._list(routes.OPERATING_SYSTEMS)
 
     async def node_types(self) -> list[NodeType]:
+        """The node types a node can be created with (``NodeRef.create``)."""
         return await self._root._list(routes.NODE_TYPES)
 
     async def node_warning_types(self) -> list[NodeWarningType]:

@@ -169,6 +169,7 @@ class MapStream(AsyncIterator[Ok[T, R] | Err[T, R]]):
         self._receive.close()
 
     async def aclose(self) -> None:
+        """Stop the remaining work now (``close()``, for ``async with`` and ``aclosing``)."""
         self.close()
 
     async def __aenter__(self) -> MapStream[T, R]:

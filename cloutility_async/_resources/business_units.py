@@ -57,6 +57,7 @@ class BusinessUnitRef(BillingMixin):
         return await self._write_model(routes.BUNIT_UPDATE, body=payload(bunit, BusinessUnit))
 
     async def delete(self) -> None:
+        """Delete this business unit."""
         await self._write(routes.BUNIT_DELETE)
 
     async def children(self) -> list[BusinessUnit]:
@@ -82,6 +83,7 @@ class BusinessUnitRef(BillingMixin):
         return await self._write_model(routes.BUNIT_CREATE_CHILD, body=body)
 
     async def users(self) -> list[User]:
+        """The portal users of this business unit."""
         return await self._list(routes.BUNIT_USERS)
 
     async def consumers(self) -> list[Consumer]:
@@ -99,6 +101,7 @@ class BusinessUnitRef(BillingMixin):
         return await self._write_model(routes.CONSUMER_CREATE, body=body)
 
     async def default_server(self) -> BackupServer:
+        """The backup server new nodes of this business unit are registered on."""
         return await self._read(routes.DEFAULT_SERVER)
 
     async def domains(self) -> list[Domain]:

@@ -28,6 +28,7 @@ class TimeZoneRef(Ref):
         return self.get().__await__()
 
     async def get(self) -> TimeZone:
+        """The full time zone, with its ``actions``."""
         return await self._read(routes.TIMEZONE)
 
     async def utc_offset(self, date: dt.datetime | dt.date) -> Any:

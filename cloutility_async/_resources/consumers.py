@@ -52,6 +52,12 @@ class ConsumerRef(Ref):
     async def delete(
         self, *, delete_associations: bool = False, comment: str | None = None
     ) -> None:
+        """Delete the consumption unit.
+
+        ``delete_associations`` is sent as ``deleteAssociations`` (the portal
+        deletes what is associated with the unit too) and ``comment``, if given,
+        as the ``deletionComment``.
+        """
         params: dict[str, Any] = {
             "deleteAssociations": bool_param(delete_associations, "delete_associations")
         }

@@ -37,6 +37,7 @@ class NodeRef(Ref):
         return self.get().__await__()
 
     async def get(self) -> Node:
+        """The full node (``NotFoundError`` if the consumer has none yet)."""
         return await self._read(routes.NODE)
 
     async def create(
@@ -96,6 +97,7 @@ class NodeRef(Ref):
         return await self._list(routes.FILESPACES, params=params)
 
     async def possible_proxy_nodes(self) -> list[Node]:
+        """Nodes that may become proxy agents or targets of this one."""
         return await self._list(routes.PROXY_NODES)
 
     async def add_proxy_agent(self, consumer_id: int | str) -> Node:
@@ -105,6 +107,7 @@ class NodeRef(Ref):
         return await self._write_model(routes.PROXY_AGENT_ADD, params=params)
 
     async def remove_proxy_agent(self, consumer_id: int | str) -> None:
+        """Stop the node of ``consumer_id`` acting for this node."""
         await self._write(routes.PROXY_AGENT_REMOVE, check_id(consumer_id, "consumer_id"))
 
     async def add_proxy_target(self, consumer_id: int | str) -> Node:
@@ -114,4 +117,5 @@ class NodeRef(Ref):
         return await self._write_model(routes.PROXY_TARGET_ADD, params=params)
 
     async def remove_proxy_target(self, consumer_id: int | str) -> None:
+        """Stop this node acting for the node of ``consumer_id``."""
         await self._write(routes.PROXY_TARGET_REMOVE, check_id(consumer_id, "consumer_id"))

@@ -54,10 +54,13 @@ class FileTokenStore:
         return f"FileTokenStore({str(self.path)!r})"
 
     async def load(self) -> Token | None:
+        """The token in the file, or None if there is none (or it is not a token)."""
         raw = await anyio.to_thread.run_sync(self._read)
         return decode_token(raw, str(self.path))
 
     async def save(self, token: Token, *, replaces: Token | None) -> bool:
+        """Write ``token`` (atomically, mode 0600) unless the file holds another than
+        ``replaces``; under the lock file, so processes on this host take turns."""
         if str(self.lock_path) in _held.get():
             return await anyio.to_thread.run_sync(self._save, token, replaces)
         async with self._locked():
@@ -65,6 +68,7 @@ class FileTokenStore:
 
     @asynccontextmanager
     async def grant_lock(self) -> AsyncIterator[None]:
+        """Hold the lock file (``flock``) while this process renews the token."""
         async with self._locked():
             reset = _held.set(_held.get() | {str(self.lock_path)})
             try:

@@ -29,9 +29,11 @@ class MemoryTokenStore:
         return f"<MemoryTokenStore {'holding a token' if self._token else 'empty'}>"
 
     async def load(self) -> Token | None:
+        """The token held in memory, or None."""
         return self._token
 
     async def save(self, token: Token, *, replaces: Token | None) -> bool:
+        """Hold ``token`` unless another than ``replaces`` is held; returns whether it is."""
         with self._write:
             if not replaceable(self._token, replaces):
                 return False
@@ -40,6 +42,8 @@ class MemoryTokenStore:
 
     @asynccontextmanager
     async def grant_lock(self) -> AsyncIterator[None]:
+        """Held while one client of this process renews the token (any thread, any loop)."""
+
         async def attempt() -> bool:
             return self._grant.acquire(blocking=False)
 

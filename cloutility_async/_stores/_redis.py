@@ -86,11 +86,14 @@ class RedisTokenStore:
         return f"RedisTokenStore(key={self.key!r}, lock_ttl={self.lock_ttl:g})"
 
     async def load(self) -> Token | None:
+        """The token at ``key``, or None if there is none (or it is not a token)."""
         _require_asyncio()
         raw: Any = await self.redis.get(self.key)
         return decode_token(raw, f"Redis key {self.key!r}")
 
     async def save(self, token: Token, *, replaces: Token | None) -> bool:
+        """Set ``key`` to ``token`` (expiring with it) unless it holds another than
+        ``replaces``: one compare-and-set script, so hosts cannot overwrite each other."""
         _require_asyncio()
         ttl_ms = math.floor(token.seconds_left() * 1000)
         if ttl_ms <= 0:
@@ -103,6 +106,7 @@ class RedisTokenStore:
 
     @asynccontextmanager
     async def grant_lock(self) -> AsyncIterator[None]:
+        """Hold ``lock_key`` (``SET NX PX``, at most ``lock_ttl`` seconds) while renewing."""
         _require_asyncio()
         owner = secrets.token_hex(16)
         ttl_ms = max(1, round(self.lock_ttl * 1000))

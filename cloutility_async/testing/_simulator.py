@@ -97,10 +97,12 @@ class Simulator:
 
     @property
     def username(self) -> str:
+        """The demo user's name (the password grant's ``username``)."""
         return self._username
 
     @property
     def password(self) -> str:
+        """The demo user's password (the password grant's ``password``)."""
         return self._password
 
     @property

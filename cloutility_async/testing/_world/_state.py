@@ -116,6 +116,7 @@ class WorldState:
 
     @staticmethod
     def audit_append(c: Consumer, entry: AuditEntry) -> None:
+        """Add ``entry`` to the consumer's audit log (the newest last)."""
         c.audit.append(entry)
 
     # -- lookups ------------------------------------------------------------------------
