@@ -18,6 +18,7 @@ import httpx
 
 from ._auth import TokenHook
 from ._exceptions import ConfigurationError
+from ._instrumentation import Hooks
 from ._stores import TokenStore
 
 if sys.version_info >= (3, 11):
@@ -42,6 +43,7 @@ class SessionOptions(TypedDict, total=False):
     max_retry_after: float
     strict: bool
     token_store: TokenStore | None
+    hooks: Iterable[Hooks]
 
 
 class ClientOptions(SessionOptions, total=False):
