@@ -174,6 +174,7 @@ def _output_options(parser: argparse.ArgumentParser, formats: Sequence[str]) -> 
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``cloutility`` parser: the top-level options, then one subparser per command."""
     parser = argparse.ArgumentParser(
         prog=PROG,
         description=_DESCRIPTION,
@@ -183,16 +184,54 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-V", "--version", action="version", version=version_line())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     common = _connection_options()
-    raw = _HelpFormatter
-
-    audit = sub.add_parser(
-        "audit",
-        parents=[common],
-        help="audit every consumer: node, last backup, storage, failed jobs",
-        description=_AUDIT_DESCRIPTION,
-        epilog=_CONFIG_HELP,
-        formatter_class=raw,
+    _audit_arguments(_portal_command(sub, "audit", common, _AUDIT_HELP, _AUDIT_DESCRIPTION))
+    _bunits_arguments(_portal_command(sub, "bunits", common, "print the business-unit tree"))
+    _consumers_arguments(_portal_command(sub, "consumers", common, _CONSUMERS_HELP))
+    _version_arguments(_portal_command(sub, "version", common, _VERSION_HELP))
+    _simulate_arguments(
+        sub.add_parser(
+            "simulate",
+            help="serve the simulated portal over HTTP until Ctrl-C",
+            description="Serve the simulated Cloutility portal; it prints the URL and the "
+            "demo credentials to use, then a READY line.",
+            formatter_class=_HelpFormatter,
+        )
     )
+    _completion_arguments(
+        sub.add_parser(
+            "completion",
+            help="print a shell completion script (bash, zsh or fish)",
+            description=_COMPLETION_DESCRIPTION,
+            formatter_class=_HelpFormatter,
+        )
+    )
+    return parser
+
+
+_AUDIT_HELP = "audit every consumer: node, last backup, storage, failed jobs"
+_CONSUMERS_HELP = "list the consumers of a business unit and its descendants"
+_VERSION_HELP = "print the version (and, with --portal or --demo, the portal's)"
+
+
+def _portal_command(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    common: argparse.ArgumentParser,
+    summary: str,
+    description: str | None = None,
+) -> argparse.ArgumentParser:
+    """A command that talks to a portal: the connection options and the configuration epilog."""
+    return sub.add_parser(
+        name,
+        parents=[common],
+        help=summary,
+        description=description,
+        epilog=_CONFIG_HELP,
+        formatter_class=_HelpFormatter,
+    )
+
+
+def _audit_arguments(audit: argparse.ArgumentParser) -> None:
     audit.add_argument("--bunit", type=_positive_int, metavar="ID", help="audit this subtree")
     audit.add_argument(
         "--since",
@@ -206,59 +245,34 @@ def build_parser() -> argparse.ArgumentParser:
         "-q", "--quiet", action="store_true", help="no progress bar and no summary line"
     )
 
-    bunits = sub.add_parser(
-        "bunits",
-        parents=[common],
-        help="print the business-unit tree",
-        epilog=_CONFIG_HELP,
-        formatter_class=raw,
-    )
+
+def _bunits_arguments(bunits: argparse.ArgumentParser) -> None:
     bunits.add_argument("--bunit", type=_positive_int, metavar="ID", help="start at this unit")
     bunits.add_argument("--format", choices=("tree", "json"), default="tree", help="output format")
 
-    consumers = sub.add_parser(
-        "consumers",
-        parents=[common],
-        help="list the consumers of a business unit and its descendants",
-        epilog=_CONFIG_HELP,
-        formatter_class=raw,
-    )
+
+def _consumers_arguments(consumers: argparse.ArgumentParser) -> None:
     consumers.add_argument(
         "--bunit", type=_positive_int, metavar="ID", help="this unit (default: your whole tree)"
     )
     _output_options(consumers, ("table", "json", "csv"))
 
-    version = sub.add_parser(
-        "version",
-        parents=[common],
-        help="print the version (and, with --portal or --demo, the portal's)",
-        epilog=_CONFIG_HELP,
-        formatter_class=raw,
-    )
+
+def _version_arguments(version: argparse.ArgumentParser) -> None:
     version.add_argument("--portal", action="store_true", help="also ask the portal its version")
 
-    simulate = sub.add_parser(
-        "simulate",
-        help="serve the simulated portal over HTTP until Ctrl-C",
-        description="Serve the simulated Cloutility portal; it prints the URL and the "
-        "demo credentials to use, then a READY line.",
-        formatter_class=raw,
-    )
+
+def _simulate_arguments(simulate: argparse.ArgumentParser) -> None:
+    """The simulator's own ``serve`` options (``python -m cloutility_async.testing``)."""
     try:
         from ..testing._server import add_serve_arguments
     except ImportError:  # pragma: no cover - the simulator ships with the package
-        pass
-    else:
-        add_serve_arguments(simulate)
+        return
+    add_serve_arguments(simulate)
 
-    completion = sub.add_parser(
-        "completion",
-        help="print a shell completion script (bash, zsh or fish)",
-        description=_COMPLETION_DESCRIPTION,
-        formatter_class=raw,
-    )
+
+def _completion_arguments(completion: argparse.ArgumentParser) -> None:
     completion.add_argument("shell", choices=SHELLS, help="the shell to complete in")
-    return parser
 
 
 _COMPLETION_DESCRIPTION = """\
