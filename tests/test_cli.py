@@ -468,6 +468,42 @@ def test_demo_needs_no_configuration(run: Run) -> None:
     assert "Company AB" in tree.out
 
 
+def test_demo_with_drift_audits_every_consumer_and_exits_0(run: Run) -> None:
+    """``audit --demo --drift``: the deviations are read tolerantly, every consumer has a row
+    without an error, and the exit status is 0."""
+    result = run("audit", "--demo", "--drift", "--format", "json")
+    assert result.code == 0, result.err
+    rows = result.json_lines()
+    assert sorted(row["consumer_id"] for row in rows) == sorted(tree_consumers(Simulator()))
+    assert all(set(row) >= REQUIRED_KEYS and row["error"] is None for row in rows)
+    consumers, _units, _failed, _without, errors = summary_numbers(result.err)
+    assert (consumers, errors) == (len(rows), 0)
+
+
+def test_under_drift_a_unit_whose_list_keeps_failing_is_one_error_row_the_rest_complete(
+    run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A drifting portal whose unit 94 answers its consumer list with 500 every time: one
+    error row for that unit, every other consumer audited without error, exit 1."""
+    sim = Simulator(drift=True)
+    truth = tree_consumers(sim)
+    hidden = {c.id for c in truth.values() if c.bu_id == 94}
+    assert hidden
+    sim.faults.inject("GET /bunits/94/consumers", 500, times=None)
+    with sim.serve_in_thread() as base_url:
+        point_env_at(monkeypatch, sim, base_url)
+        result = run("audit", "--format", "json")
+    assert sum(sim.drift.counts.values()) > 0  # the portal did drift
+    assert result.code == 1
+    rows = {row["consumer_id"]: row for row in result.json_lines()}
+    assert set(rows) == (set(truth) - hidden) | {None}
+    assert rows[None]["bunit_id"] == 94
+    assert rows[None]["error"] == "consumers: HTTP 500: Injected 500 response."
+    assert all(row["error"] is None for cid, row in rows.items() if cid is not None)
+    consumers, _units, _failed, _without, errors = summary_numbers(result.err)
+    assert (consumers, errors) == (len(rows) - 1, 1)
+
+
 def test_progress_on_a_terminal_keeps_stdout_clean(
     run: Run, env: Simulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
