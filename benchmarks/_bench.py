@@ -28,6 +28,7 @@ CLIENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "sdk-no-orjson": ("SDK, orjson not importable", ("sdk", "--without", "orjson")),
     "sdk-trio": ("SDK on trio", ("sdk", "--backend", "trio")),
     "sdk-httpx": ("SDK with httpx's transport", ("sdk", "--transport", "httpx")),
+    "sdk-otel": ("SDK with OpenTelemetryHooks", ("sdk", "--otel")),
     "aiohttp": ("raw aiohttp + json", ("aiohttp",)),
     "aiohttp-orjson": ("raw aiohttp + orjson", ("aiohttp", "--parser", "orjson")),
     "httpx": ("raw httpx (default transport)", ("httpx",)),

@@ -30,6 +30,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--parser", choices=("json", "orjson"), default="json", help="raw aiohttp")
     parser.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio", help="SDK")
     parser.add_argument("--transport", choices=("default", "httpx"), default="default", help="SDK")
+    parser.add_argument("--otel", action="store_true", help="SDK: with OpenTelemetryHooks")
     parser.add_argument("--without", action="append", default=[], metavar="MODULE")
     parser.add_argument("--duration", type=float, help="churn: seconds")
     parser.add_argument("--rate", type=float, help="churn: audits per second")
@@ -50,7 +51,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         from _workers import sdk
 
         return sdk.run(
-            pairs, args.concurrency, backend=args.backend, transport=args.transport, **common
+            pairs,
+            args.concurrency,
+            backend=args.backend,
+            transport=args.transport,
+            otel=args.otel,
+            **common,
         )
     if args.client == "aiohttp":
         from _workers import raw_aiohttp

@@ -44,7 +44,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     add("--compare", metavar="REV", help="compare the SDK of REV with --head's")
     add("--head", metavar="REV", help="the other side of --compare (default: the working tree)")
     add("--workloads", default="get,audit", help="--compare: get, audit or both (get,audit)")
-    add("--clients", default="sdk", help="--compare: SDK kinds (sdk, sdk-trio, sdk-httpx)")
+    add(
+        "--clients", default="sdk", help="--compare: SDK kinds (sdk, sdk-trio, sdk-httpx, sdk-otel)"
+    )
     add("--counts", default="200,1200", help="the two request counts (200,1200)")
     add("--repeat", type=int, default=1, help="--compare: runs of each side, alternating")
     add("--concurrency", type=int, default=64, help="requests in flight (64)")

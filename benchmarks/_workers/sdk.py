@@ -48,6 +48,28 @@ async def consumer(ref: Any) -> tuple[Any, ...]:
     return ((await ref.get()).name,)
 
 
+def otel_hooks() -> list[Any]:
+    """``OpenTelemetryHooks`` on the OpenTelemetry SDK, as an application sets it up, minus
+    the export: spans go through a ``SimpleSpanProcessor`` (in the loop's thread, so
+    callgrind counts them) to an exporter that drops them; metrics are aggregated as they
+    are recorded and kept for an ``InMemoryMetricReader`` that is never read."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+
+    from cloutility_async.otel import OpenTelemetryHooks
+
+    class Dropped(SpanExporter):
+        def export(self, spans: Any) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(Dropped()))
+    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    return [OpenTelemetryHooks(tracer_provider=tracer_provider, meter_provider=meter_provider)]
+
+
 def httpx_transport(concurrency: int) -> Any:
     """httpx's own pool, sized to the concurrency (what the SDK uses on trio)."""
     import httpx
@@ -75,6 +97,7 @@ def run(
     warmup: int | None = None,
     backend: str = "asyncio",
     transport: str = "default",
+    otel: bool = False,
 ) -> dict[str, Any]:
     import anyio
 
@@ -85,7 +108,8 @@ def run(
 
     async def main() -> dict[str, Any]:
         chosen = httpx_transport(concurrency) if transport == "httpx" else None
-        async with client(concurrency, transport=chosen) as api:
+        hooks = {"hooks": otel_hooks()} if otel else {}
+        async with client(concurrency, transport=chosen, **hooks) as api:
 
             async def work(pair: tuple[int, int]) -> tuple[Any, ...]:
                 return await one(api.bunit(pair[0]).consumer(pair[1]))
