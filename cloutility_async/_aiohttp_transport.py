@@ -19,9 +19,9 @@ from typing import Any
 import aiohttp
 import httpx
 
-__all__ = ["AiohttpTransport"]
+from ._responses import response_from_body
 
-_EXTENSIONS = {"http_version": b"HTTP/1.1"}  # httpx.Response copies it
+__all__ = ["AiohttpTransport"]
 
 
 @contextmanager
@@ -67,42 +67,6 @@ class _BodySource:
         except Exception as exc:
             self.error = exc
             raise
-
-
-def _read_response(
-    status: int, raw_headers: Any, body: bytes, request: httpx.Request
-) -> httpx.Response:
-    """The response ``httpx.Response(content=body)`` makes, in a quarter of the time.
-
-    ``httpx.Response(content=...)`` runs the body through httpx's streaming decoder
-    machinery, which costs more than the rest of the response. Without a
-    ``Content-Encoding`` there is nothing to decode: the body is set as read, with the
-    same headers and flags. With one, the response is left unread, so that the
-    caller's ``aread()`` decodes it and a corrupt body fails there, with the
-    response (and its status) at hand.
-    """
-    has_length = encoded = False
-    for key, _ in raw_headers:
-        name = key.lower()
-        if name == b"content-encoding":
-            encoded = True
-        elif name == b"content-length":
-            has_length = True
-    response = httpx.Response(
-        status,
-        headers=raw_headers,
-        stream=httpx.ByteStream(body),
-        request=request,
-        extensions=_EXTENSIONS,
-    )
-    if body and not has_length:
-        response.headers["Content-Length"] = str(len(body))  # as Response(content=) adds it
-    if encoded:
-        return response
-    response._content = body
-    response.is_stream_consumed = True
-    response.is_closed = True
-    return response
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
@@ -181,7 +145,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 timeout=timeout,
             ) as response:
                 body = await response.read()
-                return _read_response(response.status, response.raw_headers, body, request)
+                return response_from_body(response.status, response.raw_headers, body, request)
 
     async def aclose(self) -> None:
         self._closed = True  # never reopen: a late request must not leak a new session

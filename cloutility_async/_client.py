@@ -452,12 +452,16 @@ class Cloutility:
             library = sniffio.current_async_library()
         except sniffio.AsyncLibraryNotFoundError:
             library = "asyncio"
-        # respx and pytest-httpx patch httpx's transport, which aiohttp would go around.
-        if library == "asyncio" and not httpx_is_intercepted():
-            from ._aiohttp_transport import AiohttpTransport
+        # respx and pytest-httpx patch httpx's transport, which ours would go around.
+        # One connection more than the limiter allows: a grant never queues behind requests.
+        if not httpx_is_intercepted():
+            if library == "asyncio":
+                from ._aiohttp_transport import AiohttpTransport
 
-            # One connection more than the limiter allows: a grant never queues behind requests.
-            return AiohttpTransport(max_connections=self._max_concurrency + 1)
+                return AiohttpTransport(max_connections=self._max_concurrency + 1)
+            from ._h11_transport import H11Transport
+
+            return H11Transport(max_connections=self._max_concurrency + 1)
         limits = httpx.Limits(
             max_connections=self._max_concurrency + 1,
             max_keepalive_connections=self._max_concurrency + 1,

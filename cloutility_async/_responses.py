@@ -7,14 +7,16 @@ the one place that does it, so that the token manager needs no transport.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
 
 from ._exceptions import CloutilityError, DecodeError
 
-__all__ = ["decode_error", "decode_json", "scrub"]
+__all__ = ["decode_error", "decode_json", "response_from_body", "scrub"]
+
+_EXTENSIONS = {"http_version": b"HTTP/1.1"}  # httpx.Response copies it
 
 
 def decode_error(message: str, response: httpx.Response) -> DecodeError:
@@ -57,3 +59,44 @@ def scrub(error: CloutilityError, secrets: Sequence[str]) -> CloutilityError:
             setattr(error, name, value)
     error.args = (error.message,)
     return error
+
+
+def response_from_body(
+    status: int,
+    raw_headers: Sequence[tuple[bytes, bytes]],
+    body: bytes,
+    request: httpx.Request,
+    extensions: Mapping[str, Any] = _EXTENSIONS,
+) -> httpx.Response:
+    """The response ``httpx.Response(content=body)`` makes, in a quarter of the time.
+
+    For the transports that read the whole body before they answer.
+    ``httpx.Response(content=...)`` runs the body through httpx's streaming decoder
+    machinery, which costs more than the rest of the response. Without a
+    ``Content-Encoding`` there is nothing to decode: the body is set as read, with the
+    same headers and flags. With one, the response is left unread, so that the
+    caller's ``aread()`` decodes it and a corrupt body fails there, with the
+    response (and its status) at hand.
+    """
+    has_length = encoded = False
+    for key, _ in raw_headers:
+        name = key.lower()
+        if name == b"content-encoding":
+            encoded = True
+        elif name == b"content-length":
+            has_length = True
+    response = httpx.Response(
+        status,
+        headers=raw_headers,
+        stream=httpx.ByteStream(body),
+        request=request,
+        extensions=extensions,
+    )
+    if body and not has_length:
+        response.headers["Content-Length"] = str(len(body))  # as Response(content=) adds it
+    if encoded:
+        return response
+    response._content = body
+    response.is_stream_consumed = True
+    response.is_closed = True
+    return response

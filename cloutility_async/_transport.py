@@ -234,6 +234,7 @@ _TRANSPORT_MODULES = (
     "aiohttp.",
     "multidict",
     "cloutility_async._aiohttp_transport",
+    "cloutility_async._h11_transport",
 )
 
 

@@ -1,0 +1,410 @@
+"""An httpx transport over anyio sockets and h11, for speed on trio.
+
+httpx's own pool (httpcore) costs about four times the SDK's asyncio CPU per
+request on trio: a lock, a cancel scope and a trace context around every step of
+every exchange. This transport does the same HTTP/1.1 with h11 (the parser
+httpcore itself uses) in one pass: one cancel scope per exchange for its
+timeouts, the whole body read before the response is returned, and the
+connection back in the pool at once.
+
+Errors map to httpx's with the rule the SDK's retries depend on: only a failure
+to *get* a connection (``ConnectError``, ``ConnectTimeout``, ``PoolTimeout``)
+means "never sent". A pooled connection the server has closed is found before
+the request is written (its socket reads as closed) and replaced. If one fails
+anyway before a byte of the answer arrives, the request is sent once more on a
+new connection only when its method is idempotent (RFC 9112, 9.3.1; aiohttp's
+rule too) and its body is in memory; a POST or PATCH is never sent twice.
+"""
+
+from __future__ import annotations
+
+import select
+import ssl
+import time
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from typing import Any
+
+import anyio
+import anyio.abc
+import h11
+import httpx
+
+from ._responses import response_from_body
+
+__all__ = ["H11Transport"]
+
+Origin = tuple[str, str, int]  # scheme, host, port
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+# The methods RFC 9112 lets a client send again after a connection fails midway.
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+_READ_SIZE = 64 * 1024
+_MAX_HEAD = 100 * 1024  # largest response head h11 buffers (httpcore's figure)
+_SOCKET_ERRORS = (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError)
+
+
+class _Stale(Exception):
+    """A reused connection failed before a byte of the answer: the server had closed it."""
+
+    def __init__(self, error: httpx.TransportError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class _WriteFailed(Exception):
+    """The socket refused the request's bytes (not the request body's own error)."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(_message(cause))
+
+
+class _Connection:
+    """One socket and its h11 state; ``reused`` once it has answered a request."""
+
+    __slots__ = ("closed", "expires", "fd", "h11", "origin", "reused", "stream")
+
+    def __init__(self, origin: Origin, stream: anyio.abc.ByteStream) -> None:
+        self.origin = origin
+        self.stream = stream
+        self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=_MAX_HEAD)
+        raw = stream.extra(anyio.abc.SocketAttribute.raw_socket, None)  # noqa: S610
+        self.fd: int = raw.fileno() if raw is not None else -1
+        self.reused = False
+        self.closed = False
+        self.expires = 0.0
+
+    def looks_closed(self) -> bool:
+        """True if the idle socket is readable: the server closed it (or sent garbage).
+
+        An idle HTTP/1.1 connection has nothing to read; the check is httpcore's.
+        """
+        if self.fd < 0:
+            return False
+        try:
+            return bool(select.select((self.fd,), (), (), 0)[0])
+        except (OSError, ValueError):
+            return True
+
+
+@contextmanager
+def _map_connect_errors(request: httpx.Request) -> Iterator[None]:
+    try:
+        yield
+    except TimeoutError as exc:  # anyio.fail_after, or the kernel's connect timeout
+        raise httpx.ConnectTimeout(str(exc) or "connect timeout", request=request) from exc
+    except (*_SOCKET_ERRORS, ssl.SSLError) as exc:
+        raise httpx.ConnectError(str(exc) or type(exc).__name__, request=request) from exc
+
+
+def _message(exc: BaseException) -> str:
+    cause = exc.__cause__ or exc
+    return str(cause) or type(cause).__name__
+
+
+class H11Transport(httpx.AsyncBaseTransport):
+    """HTTP/1.1 over ``anyio.connect_tcp`` and h11, with a keep-alive pool (any backend)."""
+
+    # ``aclose()`` closes the connections in use too: the requests on them fail at once.
+    aborts_on_close = True
+
+    def __init__(
+        self,
+        *,
+        max_connections: int = 100,
+        keepalive_expiry: float = 15.0,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        if max_connections < 1:
+            raise ValueError("max_connections must be at least 1")
+        self._max_connections = max_connections
+        self._keepalive_expiry = keepalive_expiry
+        self._ssl_context = ssl_context
+        self._idle: dict[Origin, list[_Connection]] = {}
+        self._in_use: set[_Connection] = set()
+        self._count = 0  # connections open or being opened
+        self._waiters: deque[anyio.Event] = deque()
+        self._closed = False
+
+    # -- the pool ----------------------------------------------------------------
+
+    async def _checkout(self, origin: Origin, request: httpx.Request) -> _Connection:
+        """An idle connection to ``origin`` that still looks open, or a new one."""
+        while True:
+            if self._closed:
+                raise httpx.ConnectError("the transport was closed", request=request)
+            idle = self._idle.get(origin)
+            while idle:
+                connection = idle.pop()  # the most recently used: the least likely closed
+                if connection.expires > time.monotonic() and not connection.looks_closed():
+                    self._in_use.add(connection)
+                    return connection
+                await self._close(connection)
+            if self._count < self._max_connections:
+                return await self._connect(origin, request)
+            if not await self._close_an_idle_one():
+                await self._wait_for_room(request)
+
+    async def _connect(self, origin: Origin, request: httpx.Request) -> _Connection:
+        scheme, host, port = origin
+        timeout = request.extensions.get("timeout", {}).get("connect")
+        self._count += 1
+        try:
+            with _map_connect_errors(request), anyio.fail_after(timeout):
+                stream: anyio.abc.ByteStream
+                if scheme == "https":
+                    stream = await anyio.connect_tcp(
+                        host,
+                        port,
+                        ssl_context=self._tls_context(),
+                        tls_hostname=host,
+                        tls_standard_compatible=False,
+                    )
+                else:
+                    stream = await anyio.connect_tcp(host, port)
+        except BaseException:
+            self._count -= 1
+            self._wake_one()
+            raise
+        connection = _Connection(origin, stream)
+        if self._closed:  # closed while connecting: this socket must not outlive it
+            await self._close(connection)
+            raise httpx.ConnectError("the transport was closed", request=request)
+        self._in_use.add(connection)
+        return connection
+
+    def _tls_context(self) -> ssl.SSLContext:
+        if self._ssl_context is None:
+            # httpx's default: certificate and host name verified, certifi's roots
+            # (SSL_CERT_FILE / SSL_CERT_DIR honoured), as with httpx's own transport.
+            self._ssl_context = httpx.create_ssl_context()
+        return self._ssl_context
+
+    async def _close_an_idle_one(self) -> bool:
+        """Make room by closing an idle connection to another origin; False if none."""
+        for connections in self._idle.values():
+            if connections:
+                await self._close(connections.pop(0))
+                return True
+        return False
+
+    async def _wait_for_room(self, request: httpx.Request) -> None:
+        timeout = request.extensions.get("timeout", {}).get("pool")
+        event = anyio.Event()
+        self._waiters.append(event)
+        try:
+            with anyio.fail_after(timeout):
+                await event.wait()
+        except TimeoutError:
+            raise httpx.PoolTimeout("no connection became free in time", request=request) from None
+        finally:
+            with suppress(ValueError):  # woken: popped by _wake_one already
+                self._waiters.remove(event)
+
+    def _wake_one(self) -> None:
+        if self._waiters:
+            self._waiters.popleft().set()
+
+    async def _close(self, connection: _Connection) -> None:
+        """Close ``connection`` (whatever the caller's cancellation) and free its place."""
+        if connection.closed:
+            return
+        connection.closed = True
+        self._in_use.discard(connection)
+        self._count -= 1
+        self._wake_one()
+        # Shielded: closing a socket waits for nothing, and a cancellation raised here
+        # would chain the one on its way, whose frames hold the request's headers.
+        with anyio.CancelScope(shield=True):
+            await connection.stream.aclose()
+
+    async def _check_in(self, connection: _Connection) -> None:
+        """Back to the pool if its exchange ended cleanly and it stays open, else closed."""
+        state = connection.h11
+        if (
+            self._closed
+            or state.our_state is not h11.DONE
+            or state.their_state is not h11.DONE
+            or state.trailing_data[0]  # bytes beyond the answer: out of step
+        ):
+            await self._close(connection)
+            return
+        state.start_next_cycle()
+        connection.reused = True
+        connection.expires = time.monotonic() + self._keepalive_expiry
+        self._in_use.discard(connection)
+        self._idle.setdefault(connection.origin, []).append(connection)
+        self._wake_one()
+
+    # -- one request ---------------------------------------------------------------
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self._closed:
+            raise RuntimeError("this H11Transport is closed")
+        url = request.url
+        scheme = url.scheme
+        if scheme not in _DEFAULT_PORTS:
+            raise httpx.UnsupportedProtocol(
+                f"the URL's scheme must be http or https, not {scheme!r}", request=request
+            )
+        if not url.raw_host:
+            raise httpx.UnsupportedProtocol("the URL has no host", request=request)
+        host = url.raw_host.decode("ascii")
+        origin = (scheme, host, url.port or _DEFAULT_PORTS[scheme])
+        try:
+            body: bytes | None = request.content
+        except httpx.RequestNotRead:
+            body = None  # a stream: sent as it is read, so it can be sent only once
+        replayable = body is not None and request.method in _IDEMPOTENT
+        while True:
+            connection = await self._checkout(origin, request)
+            try:
+                response = await self._exchange(connection, request, body)
+            except _Stale as stale:
+                await self._close(connection)
+                if replayable:
+                    replayable = False  # once only
+                    continue
+                raise stale.error from None
+            except BaseException:
+                await self._close(connection)
+                raise
+            await self._check_in(connection)
+            return response
+
+    async def _exchange(
+        self, connection: _Connection, request: httpx.Request, body: bytes | None
+    ) -> httpx.Response:
+        """Write ``request`` and read the whole answer, within the request's timeouts."""
+        timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
+        write_timeout = timeouts.get("write")
+        read_timeout = timeouts.get("read")
+        state = connection.h11
+        stream = connection.stream
+        with anyio.CancelScope() as scope:
+            reading = False
+            if write_timeout is not None:
+                scope.deadline = anyio.current_time() + write_timeout
+            write_error: httpx.TransportError | None = None
+            try:
+                head = state.send(
+                    h11.Request(
+                        method=request.method.encode("ascii"),
+                        target=request.url.raw_path,
+                        headers=request.headers.raw,
+                    )
+                )
+            except h11.LocalProtocolError as exc:
+                raise httpx.LocalProtocolError(str(exc), request=request) from exc
+            try:
+                if body is not None:
+                    data = head + state.send(h11.Data(data=body)) if body else head
+                    try:
+                        await stream.send(data + state.send(h11.EndOfMessage()))
+                    except _SOCKET_ERRORS as exc:
+                        raise _WriteFailed(exc) from None
+                else:
+                    await self._send_stream(stream, state, head, request)
+            except _WriteFailed as exc:
+                # The server may have answered before it stopped reading (a 413, say):
+                # read what it sent, as httpcore does; the write error if nothing.
+                write_error = httpx.WriteError(str(exc), request=request)
+            reading = True
+            chunks: list[bytes] = []
+            received = False  # any byte of the answer
+            response: h11.Response | None = None
+            while True:
+                try:
+                    event = state.next_event()
+                except h11.RemoteProtocolError as exc:
+                    if write_error is not None and not received:
+                        break
+                    raise httpx.RemoteProtocolError(str(exc), request=request) from exc
+                if event is h11.NEED_DATA:
+                    if read_timeout is not None:
+                        scope.deadline = anyio.current_time() + read_timeout
+                    try:
+                        data = await stream.receive(_READ_SIZE)
+                    except anyio.EndOfStream:
+                        data = b""
+                    except _SOCKET_ERRORS as exc:
+                        if write_error is not None and not received:
+                            break
+                        error: httpx.TransportError = httpx.ReadError(
+                            _message(exc), request=request
+                        )
+                        if not received and connection.reused:
+                            raise _Stale(error) from None
+                        raise error from exc
+                    if not data and not received:
+                        if write_error is not None:
+                            break
+                        error = httpx.RemoteProtocolError(
+                            "Server disconnected without sending a response.", request=request
+                        )
+                        if connection.reused:
+                            raise _Stale(error) from None
+                        raise error
+                    received = True
+                    state.receive_data(data)
+                elif type(event) is h11.Data:
+                    chunks.append(event.data)
+                elif type(event) is h11.Response:
+                    response = event
+                elif type(event) is h11.EndOfMessage:
+                    break
+                # InformationalResponse (100 Continue): read on
+        if scope.cancelled_caught:
+            if reading:
+                raise httpx.ReadTimeout("timed out reading the response", request=request)
+            raise httpx.WriteTimeout("timed out writing the request", request=request)
+        if response is None:
+            assert write_error is not None
+            if connection.reused:
+                raise _Stale(write_error)
+            raise write_error
+        return response_from_body(
+            response.status_code,
+            response.headers.raw_items(),
+            b"".join(chunks) if len(chunks) != 1 else chunks[0],
+            request,
+            {"http_version": b"HTTP/" + response.http_version, "reason_phrase": response.reason},
+        )
+
+    async def _send_stream(
+        self,
+        stream: anyio.abc.ByteStream,
+        state: h11.Connection,
+        head: bytes,
+        request: httpx.Request,
+    ) -> None:
+        """Send the head, then a streamed body as it is read (chunked or sized by h11).
+
+        A socket's failure becomes ``_WriteFailed``; an error of the body's own
+        stream (a file that shrank) passes as it is.
+        """
+
+        async def send(data: bytes) -> None:
+            try:
+                await stream.send(data)
+            except _SOCKET_ERRORS as exc:
+                raise _WriteFailed(exc) from None
+
+        await send(head)
+        chunks: Any = request.stream
+        async for chunk in chunks:
+            if chunk:
+                await send(state.send(h11.Data(data=chunk)))
+        await send(state.send(h11.EndOfMessage()))
+
+    async def aclose(self) -> None:
+        """Close every connection, those in use too; never reopen."""
+        self._closed = True
+        connections = [c for idle in self._idle.values() for c in idle]
+        connections += self._in_use
+        self._idle.clear()
+        for connection in connections:
+            await self._close(connection)
+        while self._waiters:
+            self._wake_one()
