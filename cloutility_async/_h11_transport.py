@@ -23,8 +23,8 @@ import ssl
 import time
 from collections import deque
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
-from typing import Any
+from contextlib import contextmanager
+from typing import NoReturn, cast
 
 import anyio
 import anyio.abc
@@ -190,17 +190,23 @@ class H11Transport(httpx.AsyncBaseTransport):
         return False
 
     async def _wait_for_room(self, request: httpx.Request) -> None:
+        """Wait until a connection closes or comes back, within the pool timeout."""
         timeout = request.extensions.get("timeout", {}).get("pool")
         event = anyio.Event()
         self._waiters.append(event)
+        woken = False
         try:
             with anyio.fail_after(timeout):
                 await event.wait()
+            woken = True
         except TimeoutError:
             raise httpx.PoolTimeout("no connection became free in time", request=request) from None
         finally:
-            with suppress(ValueError):  # woken: popped by _wake_one already
-                self._waiters.remove(event)
+            if not woken:  # (a woken event was popped by _wake_one)
+                if event.is_set():  # woken, then cancelled: the room goes to the next one
+                    self._wake_one()
+                else:
+                    self._waiters.remove(event)
 
     def _wake_one(self) -> None:
         if self._waiters:
@@ -242,16 +248,7 @@ class H11Transport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if self._closed:
             raise RuntimeError("this H11Transport is closed")
-        url = request.url
-        scheme = url.scheme
-        if scheme not in _DEFAULT_PORTS:
-            raise httpx.UnsupportedProtocol(
-                f"the URL's scheme must be http or https, not {scheme!r}", request=request
-            )
-        if not url.raw_host:
-            raise httpx.UnsupportedProtocol("the URL has no host", request=request)
-        host = url.raw_host.decode("ascii")
-        origin = (scheme, host, url.port or _DEFAULT_PORTS[scheme])
+        origin = _origin(request)
         try:
             body: bytes | None = request.content
         except httpx.RequestNotRead:
@@ -267,7 +264,7 @@ class H11Transport(httpx.AsyncBaseTransport):
                     replayable = False  # once only
                     continue
                 raise stale.error from None
-            except BaseException:
+            except BaseException:  # a cancellation too: the exchange stopped midway
                 await self._close(connection)
                 raise
             await self._check_in(connection)
@@ -276,127 +273,39 @@ class H11Transport(httpx.AsyncBaseTransport):
     async def _exchange(
         self, connection: _Connection, request: httpx.Request, body: bytes | None
     ) -> httpx.Response:
-        """Write ``request`` and read the whole answer, within the request's timeouts."""
+        """Write ``request`` and read the whole answer, within the request's timeouts.
+
+        One cancel scope for both timeouts: its deadline is the write timeout while
+        the request goes out, then the read timeout again before each read.
+        """
         timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
         write_timeout = timeouts.get("write")
-        read_timeout = timeouts.get("read")
-        state = connection.h11
-        stream = connection.stream
+        reading = False
+        answer: tuple[h11.Response, bytes] | None = None
         with anyio.CancelScope() as scope:
-            reading = False
             if write_timeout is not None:
                 scope.deadline = anyio.current_time() + write_timeout
-            write_error: httpx.TransportError | None = None
-            try:
-                head = state.send(
-                    h11.Request(
-                        method=request.method.encode("ascii"),
-                        target=request.url.raw_path,
-                        headers=request.headers.raw,
-                    )
-                )
-            except h11.LocalProtocolError as exc:
-                raise httpx.LocalProtocolError(str(exc), request=request) from exc
-            try:
-                if body is not None:
-                    data = head + state.send(h11.Data(data=body)) if body else head
-                    try:
-                        await stream.send(data + state.send(h11.EndOfMessage()))
-                    except _SOCKET_ERRORS as exc:
-                        raise _WriteFailed(exc) from None
-                else:
-                    await self._send_stream(stream, state, head, request)
-            except _WriteFailed as exc:
-                # The server may have answered before it stopped reading (a 413, say):
-                # read what it sent, as httpcore does; the write error if nothing.
-                write_error = httpx.WriteError(str(exc), request=request)
+            write_error = await _write(connection.h11, connection.stream, request, body)
             reading = True
-            chunks: list[bytes] = []
-            received = False  # any byte of the answer
-            response: h11.Response | None = None
-            while True:
-                try:
-                    event = state.next_event()
-                except h11.RemoteProtocolError as exc:
-                    if write_error is not None and not received:
-                        break
-                    raise httpx.RemoteProtocolError(str(exc), request=request) from exc
-                if event is h11.NEED_DATA:
-                    if read_timeout is not None:
-                        scope.deadline = anyio.current_time() + read_timeout
-                    try:
-                        data = await stream.receive(_READ_SIZE)
-                    except anyio.EndOfStream:
-                        data = b""
-                    except _SOCKET_ERRORS as exc:
-                        if write_error is not None and not received:
-                            break
-                        error: httpx.TransportError = httpx.ReadError(
-                            _message(exc), request=request
-                        )
-                        if not received and connection.reused:
-                            raise _Stale(error) from None
-                        raise error from exc
-                    if not data and not received:
-                        if write_error is not None:
-                            break
-                        error = httpx.RemoteProtocolError(
-                            "Server disconnected without sending a response.", request=request
-                        )
-                        if connection.reused:
-                            raise _Stale(error) from None
-                        raise error
-                    received = True
-                    state.receive_data(data)
-                elif type(event) is h11.Data:
-                    chunks.append(event.data)
-                elif type(event) is h11.Response:
-                    response = event
-                elif type(event) is h11.EndOfMessage:
-                    break
-                # InformationalResponse (100 Continue): read on
+            reader = _Reader(connection, request, scope, timeouts.get("read"), write_error)
+            answer = await reader.read()
         if scope.cancelled_caught:
             if reading:
                 raise httpx.ReadTimeout("timed out reading the response", request=request)
             raise httpx.WriteTimeout("timed out writing the request", request=request)
-        if response is None:
+        if answer is None:  # the write failed and the server said nothing
             assert write_error is not None
             if connection.reused:
                 raise _Stale(write_error)
             raise write_error
+        head, content = answer
         return response_from_body(
-            response.status_code,
-            response.headers.raw_items(),
-            b"".join(chunks) if len(chunks) != 1 else chunks[0],
+            head.status_code,
+            head.headers.raw_items(),
+            content,
             request,
-            {"http_version": b"HTTP/" + response.http_version, "reason_phrase": response.reason},
+            {"http_version": b"HTTP/" + head.http_version, "reason_phrase": head.reason},
         )
-
-    async def _send_stream(
-        self,
-        stream: anyio.abc.ByteStream,
-        state: h11.Connection,
-        head: bytes,
-        request: httpx.Request,
-    ) -> None:
-        """Send the head, then a streamed body as it is read (chunked or sized by h11).
-
-        A socket's failure becomes ``_WriteFailed``; an error of the body's own
-        stream (a file that shrank) passes as it is.
-        """
-
-        async def send(data: bytes) -> None:
-            try:
-                await stream.send(data)
-            except _SOCKET_ERRORS as exc:
-                raise _WriteFailed(exc) from None
-
-        await send(head)
-        chunks: Any = request.stream
-        async for chunk in chunks:
-            if chunk:
-                await send(state.send(h11.Data(data=chunk)))
-        await send(state.send(h11.EndOfMessage()))
 
     async def aclose(self) -> None:
         """Close every connection, those in use too; never reopen."""
@@ -408,3 +317,153 @@ class H11Transport(httpx.AsyncBaseTransport):
             await self._close(connection)
         while self._waiters:
             self._wake_one()
+
+
+def _origin(request: httpx.Request) -> Origin:
+    """``(scheme, host, port)`` of the request's URL; only http and https are spoken."""
+    url = request.url
+    scheme = url.scheme
+    if scheme not in _DEFAULT_PORTS:
+        raise httpx.UnsupportedProtocol(
+            f"the URL's scheme must be http or https, not {scheme!r}", request=request
+        )
+    if not url.raw_host:
+        raise httpx.UnsupportedProtocol("the URL has no host", request=request)
+    return scheme, url.raw_host.decode("ascii"), url.port or _DEFAULT_PORTS[scheme]
+
+
+async def _write(
+    state: h11.Connection,
+    stream: anyio.abc.ByteStream,
+    request: httpx.Request,
+    body: bytes | None,
+) -> httpx.WriteError | None:
+    """Send the request (a body in memory in one write); the socket's failure, if any.
+
+    A failed write is returned, not raised: the server may have answered before it
+    stopped reading (a 413, say), and that answer is read, as httpcore does. An
+    error of a streamed body's own source (a file that shrank) passes as it is.
+    """
+    with _map_local_errors(request):
+        head = state.send(
+            h11.Request(
+                method=request.method.encode("ascii"),
+                target=request.url.raw_path,
+                headers=request.headers.raw,
+            )
+        )
+        try:
+            if body is None:
+                await _send(stream, head)
+                source = cast(httpx.AsyncByteStream, request.stream)
+                async for chunk in source:
+                    if chunk:
+                        await _send(stream, state.send(h11.Data(data=chunk)))
+                await _send(stream, state.send(h11.EndOfMessage()))
+            else:
+                data = head + state.send(h11.Data(data=body)) if body else head
+                await _send(stream, data + state.send(h11.EndOfMessage()))
+        except _WriteFailed as exc:
+            return httpx.WriteError(str(exc), request=request)
+    return None
+
+
+async def _send(stream: anyio.abc.ByteStream, data: bytes) -> None:
+    try:
+        await stream.send(data)
+    except _SOCKET_ERRORS as exc:
+        raise _WriteFailed(exc) from None
+
+
+@contextmanager
+def _map_local_errors(request: httpx.Request) -> Iterator[None]:
+    """h11's refusal of what we send (a bad header, a body longer than its length)."""
+    try:
+        yield
+    except h11.LocalProtocolError as exc:
+        raise httpx.LocalProtocolError(str(exc), request=request) from exc
+
+
+class _Reader:
+    """Reads one answer off a connection after its request went out.
+
+    A failure before any byte of the answer on a reused connection is ``_Stale``:
+    the server had closed it, and the caller may send an idempotent request again.
+    After a failed write, the end of the stream with nothing read means "no answer"
+    (``read()`` returns None) and the write's error is the one that counts.
+    """
+
+    __slots__ = ("connection", "read_timeout", "received", "request", "scope", "write_error")
+
+    def __init__(
+        self,
+        connection: _Connection,
+        request: httpx.Request,
+        scope: anyio.CancelScope,
+        read_timeout: float | None,
+        write_error: httpx.WriteError | None,
+    ) -> None:
+        self.connection = connection
+        self.request = request
+        self.scope = scope
+        self.read_timeout = read_timeout
+        self.write_error = write_error
+        self.received = False  # any byte of the answer
+
+    async def read(self) -> tuple[h11.Response, bytes] | None:
+        """The answer's head and whole body (Content-Length, chunked or until close)."""
+        state = self.connection.h11
+        chunks: list[bytes] = []
+        head: h11.Response | None = None
+        while True:
+            try:
+                event = state.next_event()
+            except h11.RemoteProtocolError as exc:
+                if self.write_error is not None and not self.received:
+                    return None
+                raise httpx.RemoteProtocolError(str(exc), request=self.request) from exc
+            if event is h11.NEED_DATA:
+                data = await self._receive()
+                if data is None:
+                    return None
+                state.receive_data(data)
+            elif type(event) is h11.Data:
+                chunks.append(event.data)
+            elif type(event) is h11.Response:
+                head = event
+            elif type(event) is h11.EndOfMessage:
+                assert head is not None
+                return head, b"".join(chunks) if len(chunks) != 1 else chunks[0]
+            elif event is h11.PAUSED:  # a 101 or a CONNECT's 2xx: not HTTP/1.1 any more
+                raise httpx.RemoteProtocolError(
+                    "the server switched protocols", request=self.request
+                )
+            # InformationalResponse (100 Continue): read on
+
+    async def _receive(self) -> bytes | None:
+        """The next bytes (b"" at the end of the stream), within the read timeout."""
+        if self.read_timeout is not None:
+            self.scope.deadline = anyio.current_time() + self.read_timeout
+        try:
+            data = await self.connection.stream.receive(_READ_SIZE)
+        except anyio.EndOfStream:
+            data = b""
+        except _SOCKET_ERRORS as exc:
+            if self.write_error is not None and not self.received:
+                return None
+            self._fail(httpx.ReadError(_message(exc), request=self.request))
+        if not data and not self.received:
+            if self.write_error is not None:
+                return None
+            self._fail(
+                httpx.RemoteProtocolError(
+                    "Server disconnected without sending a response.", request=self.request
+                )
+            )
+        self.received = True
+        return data
+
+    def _fail(self, error: httpx.TransportError) -> NoReturn:
+        if not self.received and self.connection.reused:
+            raise _Stale(error) from None
+        raise error from None

@@ -1,11 +1,13 @@
 """A tiny HTTP/1.1 server on 127.0.0.1 that answers from a handler, for the default transports.
 
 The respx portal never opens a socket; this one does, so that the SDK's default
-transports (aiohttp on asyncio, httpx's own on trio) really connect, read,
-time out and see connections dropped. A handler answers each request with a
-``Reply``, ``DROP`` (close the connection without a byte) or ``STALL`` (never
-answer; wait until the client hangs up). Every request is recorded with the
-time its head arrived, and the server counts its open connections.
+transports (aiohttp on asyncio, h11 on trio) really connect, read, time out and
+see connections dropped. A handler answers each request with a ``Reply``,
+``DROP`` (close the connection without a byte), ``STALL`` (never answer; wait
+until the client hangs up) or ``Raw`` (bytes sent as they are, for framing a
+``Reply`` does not write: chunked, close-delimited, broken). Every request is
+recorded with the time its head arrived, and the server counts its open
+connections (and their peak).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import anyio
 import attrs
 from anyio.abc import SocketAttribute, SocketStream, TaskGroup
 
-__all__ = ["DROP", "STALL", "Action", "RawServer", "Received", "Reply", "wait_until"]
+__all__ = ["DROP", "STALL", "Action", "Raw", "RawServer", "Received", "Reply", "wait_until"]
 
 
 @attrs.frozen
@@ -58,9 +60,17 @@ class Reply:
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + self.body
 
 
+@attrs.frozen
+class Raw:
+    """The answer's bytes exactly; with ``close``, the connection is closed after them."""
+
+    data: bytes
+    close: bool = False
+
+
 DROP = "drop"
 STALL = "stall"
-Action = Reply | str
+Action = Reply | Raw | str
 Handler = Callable[[Received], Awaitable[Action]]
 
 
@@ -127,6 +137,7 @@ class RawServer:
         self.handler = handler
         self.received: list[Received] = []
         self.open_connections = 0
+        self.peak_open_connections = 0
         self.connections = 0
         self.base_url = ""
         self._task_group: TaskGroup | None = None
@@ -164,6 +175,7 @@ class RawServer:
 
     async def _serve(self, stream: SocketStream) -> None:
         self.open_connections += 1
+        self.peak_open_connections = max(self.peak_open_connections, self.open_connections)
         self.connections += 1
         connection = _Connection(stream)
         try:
@@ -189,6 +201,11 @@ class RawServer:
                 if action == STALL:
                     await connection.wait_for_hangup()
                     return
+                if isinstance(action, Raw):
+                    await stream.send(action.data)
+                    if action.close:
+                        return
+                    continue
                 assert isinstance(action, Reply)
                 await stream.send(action.encode())
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
