@@ -13,6 +13,7 @@ connections (and their peak).
 from __future__ import annotations
 
 import json
+import ssl
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any
@@ -20,7 +21,8 @@ from urllib.parse import parse_qs
 
 import anyio
 import attrs
-from anyio.abc import SocketAttribute, SocketStream, TaskGroup
+from anyio.abc import ByteStream, SocketAttribute, TaskGroup
+from anyio.streams.tls import TLSListener
 
 __all__ = ["DROP", "STALL", "Action", "Raw", "RawServer", "Received", "Reply", "wait_until"]
 
@@ -75,7 +77,7 @@ Handler = Callable[[Received], Awaitable[Action]]
 
 
 class _Connection:
-    def __init__(self, stream: SocketStream) -> None:
+    def __init__(self, stream: ByteStream) -> None:
         self.stream = stream
         self.buffer = b""
 
@@ -131,10 +133,15 @@ async def wait_until(condition: Callable[[], bool], limit: float = 5.0) -> bool:
 
 
 class RawServer:
-    """``async with RawServer(handler) as server:`` serves ``server.base_url``."""
+    """``async with RawServer(handler) as server:`` serves ``server.base_url``.
 
-    def __init__(self, handler: Handler) -> None:
+    With ``ssl_context`` it speaks HTTPS (``tests/fixtures/tls`` has a certificate
+    for 127.0.0.1).
+    """
+
+    def __init__(self, handler: Handler, ssl_context: ssl.SSLContext | None = None) -> None:
         self.handler = handler
+        self.ssl_context = ssl_context
         self.received: list[Received] = []
         self.open_connections = 0
         self.peak_open_connections = 0
@@ -143,9 +150,13 @@ class RawServer:
         self._task_group: TaskGroup | None = None
 
     async def __aenter__(self) -> RawServer:
-        listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
-        port = listener.extra(SocketAttribute.local_port)
-        self.base_url = f"http://127.0.0.1:{port}/v1/"
+        tcp = await anyio.create_tcp_listener(local_host="127.0.0.1")
+        port = tcp.extra(SocketAttribute.local_port)
+        listener: anyio.abc.Listener[ByteStream] = tcp
+        if self.ssl_context is not None:
+            listener = TLSListener(tcp, self.ssl_context, standard_compatible=False)
+        scheme = "http" if self.ssl_context is None else "https"
+        self.base_url = f"{scheme}://127.0.0.1:{port}/v1/"
         self._task_group = anyio.create_task_group()
         await self._task_group.__aenter__()
         self._task_group.start_soon(self._listen, listener)
@@ -161,7 +172,7 @@ class RawServer:
         self._task_group.cancel_scope.cancel()
         return await self._task_group.__aexit__(exc_type, exc, tb)
 
-    async def _listen(self, listener: anyio.abc.SocketListener) -> None:
+    async def _listen(self, listener: anyio.abc.Listener[ByteStream]) -> None:
         async with listener:
             await listener.serve(self._serve)
 
@@ -173,7 +184,7 @@ class RawServer:
         await wait_until(lambda: not self.open_connections, limit)
         return self.open_connections
 
-    async def _serve(self, stream: SocketStream) -> None:
+    async def _serve(self, stream: ByteStream) -> None:
         self.open_connections += 1
         self.peak_open_connections = max(self.peak_open_connections, self.open_connections)
         self.connections += 1

@@ -9,9 +9,11 @@ from __future__ import annotations
 import gc
 import gzip
 import socket
+import ssl
 import warnings
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -22,6 +24,8 @@ from cloutility_async._h11_transport import H11Transport
 from tests.rawserver import DROP, STALL, Action, Raw, RawServer, Received, Reply, wait_until
 
 pytestmark = pytest.mark.anyio
+
+TLS = Path(__file__).parent / "fixtures" / "tls"  # a self-signed certificate for 127.0.0.1
 
 CHUNKED = (
     b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -354,6 +358,31 @@ async def test_the_answer_carries_its_http_version_and_reason() -> None:
         response = await client.get("a")
     assert (response.status_code, response.http_version) == (404, "HTTP/1.0")
     assert response.reason_phrase == "Gone Fishing"
+
+
+def server_tls() -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(TLS / "loopback-cert.pem", TLS / "loopback-key.pem")
+    return context
+
+
+async def test_https_with_a_trusted_certificate_keeps_its_connection_alive() -> None:
+    """Over TLS, with the server's certificate trusted, answers arrive and the socket is reused."""
+    trusting = ssl.create_default_context(cafile=TLS / "loopback-cert.pem")
+    async with RawServer(answering(Raw(CHUNKED)), server_tls()) as server:
+        async with client_of(server, ssl_context=trusting) as client:
+            assert (await client.get("a")).content == b"hello world"
+            assert (await client.get("b")).content == b"ok"
+        assert await server.wait_all_closed() == 0
+    assert server.connections == 1
+
+
+async def test_https_verifies_the_certificate_by_default() -> None:
+    """A certificate the default roots do not vouch for is ConnectError: nothing is sent."""
+    async with RawServer(answering(), server_tls()) as server, client_of(server) as client:
+        with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            await client.get("a")
+    assert server.received == []
 
 
 def test_max_connections_must_be_positive() -> None:
