@@ -173,8 +173,8 @@ class Cloutility:
         transport: Any ``httpx.AsyncBaseTransport``, e.g.
             ``httpx.ASGITransport(app=sim.app)`` or
             ``httpx.MockTransport(router.async_handler)`` in tests. Default: an
-            aiohttp-backed transport on asyncio, httpx's own on trio (and on
-            asyncio too while respx or pytest-httpx is mocking httpx).
+            aiohttp-backed transport on asyncio, an h11 one over anyio sockets
+            on trio, httpx's own while respx or pytest-httpx is mocking httpx.
         on_token: Called (plain or async function) with every new ``Token``,
             e.g. to persist it; an error in it is logged, never raised.
         token_store: Where the token is kept and shared (a ``TokenStore``):
