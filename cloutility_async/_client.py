@@ -27,7 +27,7 @@ from anyio.abc import TaskGroup
 from . import _hypermedia as routes
 from ._auth import Credentials, RefreshTiming, Token, TokenHook, TokenManager
 from ._checks import check_id, check_name
-from ._concurrency import MapStream, check_concurrency
+from ._concurrency import MapStream, check_concurrency, limiter_for
 from ._converter import Reading
 from ._drift import DriftLog, SchemaDrift
 from ._exceptions import ClientStateError, ConfigurationError, ValidationError
@@ -354,7 +354,7 @@ class Cloutility:
                 transport=transport,
                 base_url=self._base_url,
                 origin=self._origin,
-                limiter=anyio.CapacityLimiter(self._max_concurrency),
+                limiter=limiter_for(self._max_concurrency),
                 retry=self._retry,
                 timeout=self._timeout,
                 user_agent=f"cloutility-async/{__version__}",

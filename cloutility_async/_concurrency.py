@@ -1,6 +1,10 @@
-"""A bounded concurrent map that streams results and keeps per-item errors.
+"""The client's concurrency limit, and a bounded concurrent map that streams results.
 
-The workers run in a task group inside the client's own task group, never in
+The limit is a FIFO of slots: anyio's ``CapacityLimiter`` on trio, and on asyncio
+a small one built on futures, which costs a fraction of anyio's per request (no
+borrower bookkeeping, no task lookup on every acquire and release).
+
+The map's workers run in a task group inside the client's own task group, never in
 the caller's frame: a caller that stops iterating early (``break``) or is
 cancelled cannot strand a cancel scope across a ``yield``. Items are pulled
 lazily and results flow through a small buffer, so memory stays flat however
@@ -9,24 +13,98 @@ many items there are.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import inspect
+from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from functools import partial
-from typing import Any, Generic, Literal, NoReturn, TypeVar
+from typing import Any, Generic, Literal, NoReturn, Protocol, TypeVar
 
 import anyio
 import anyio.lowlevel
 import attrs
+import sniffio
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectSendStream
 
 from ._exceptions import ClientStateError, ValidationError
 
-__all__ = ["Err", "MapResult", "MapStream", "Ok", "check_concurrency"]
+__all__ = ["Err", "Limiter", "MapResult", "MapStream", "Ok", "check_concurrency", "limiter_for"]
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+class Limiter(Protocol):
+    """What the sender needs of a limiter: a slot now, a slot when free, a slot back.
+
+    ``acquire_nowait`` raises ``anyio.WouldBlock`` when no slot is free or others
+    wait ahead (first come, first served); ``acquire`` waits in line. A call
+    cancelled while it waits takes no slot, and gives back one handed to it meanwhile.
+    """
+
+    def acquire_nowait(self) -> None: ...
+
+    async def acquire(self) -> None: ...
+
+    def release(self) -> None: ...
+
+
+class FutureLimiter:
+    """``total`` slots on asyncio: a counter, and a queue of futures for the waiters.
+
+    A released slot goes straight to the first waiter (its future is resolved), so
+    a newcomer can never take it in between: while anyone waits, no slot is free.
+    Asyncio only: the futures belong to the running loop.
+    """
+
+    __slots__ = ("_free", "_waiters")
+
+    def __init__(self, total: int) -> None:
+        self._free = total
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    def acquire_nowait(self) -> None:
+        if self._free:  # never while others wait (see release)
+            self._free -= 1
+            return
+        raise anyio.WouldBlock
+
+    async def acquire(self) -> None:
+        if self._free:
+            self._free -= 1
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # handed a slot, then cancelled before it could run
+            elif waiter in self._waiters:  # release() may have skipped it already
+                self._waiters.remove(waiter)
+            raise
+
+    def release(self) -> None:
+        waiters = self._waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self._free += 1
+
+
+def limiter_for(total: int) -> Limiter:
+    """A limiter of ``total`` slots for the running event loop."""
+    try:
+        library = sniffio.current_async_library()
+    except sniffio.AsyncLibraryNotFoundError:
+        library = "asyncio"
+    if library == "asyncio":
+        return FutureLimiter(total)
+    return anyio.CapacityLimiter(total)
 
 
 class MapResult(Generic[T, R]):

@@ -52,6 +52,7 @@ from ._responses import decode_error, decode_json, scrub
 
 if TYPE_CHECKING:
     from ._auth import Token, TokenManager
+    from ._concurrency import Limiter
 
 __all__ = [
     "RetryPolicy",
@@ -297,7 +298,7 @@ class Sender:
         transport: httpx.AsyncBaseTransport,
         base_url: httpx.URL,
         origin: str,
-        limiter: anyio.CapacityLimiter,
+        limiter: Limiter,
         retry: RetryPolicy,
         timeout: httpx.Timeout,
         user_agent: str,
