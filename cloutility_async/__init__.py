@@ -70,6 +70,7 @@ from ._resources import (
     ResourceRef,
     TimeZoneRef,
 )
+from ._retry import RetryPolicy
 from ._stores import FileTokenStore, MemoryTokenStore, RedisTokenStore, TokenStore
 from ._version import __version__
 from ._walk import ConsumerEntry, UnitError
@@ -129,6 +130,7 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitError",
     "RedisTokenStore",
+    "RetryPolicy",
     "Ref",
     "RequestFinished",
     "RequestStarted",

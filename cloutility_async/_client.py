@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import os
 from collections.abc import (
     AsyncGenerator,
@@ -26,12 +25,13 @@ from anyio.abc import TaskGroup
 
 from . import _hypermedia as routes
 from ._auth import Credentials, RefreshTiming, Token, TokenHook, TokenManager
+from ._background import Background
 from ._checks import check_id, check_name
 from ._concurrency import MapStream, check_concurrency, limiter_for
 from ._converter import Reading
 from ._drift import DriftLog, SchemaDrift
 from ._exceptions import ClientStateError, ConfigurationError, ValidationError
-from ._hypermedia import Base, action_request, repeatable
+from ._hypermedia import action_request, repeatable
 from ._instrumentation import Hooks, Instrumentation, check_hooks
 from ._interception import httpx_is_intercepted
 from ._models import (
@@ -48,6 +48,16 @@ from ._models import (
     TimeZone,
     User,
 )
+from ._option_checks import (
+    check_base_url,
+    check_callback,
+    check_flag,
+    check_origin,
+    check_token_store,
+    check_transport,
+    positive,
+    require_text,
+)
 from ._options import ClientOptions, Unpack, check_options
 from ._resources._base import CollectionRef, Ref, ResourceRef
 from ._resources._port import Port
@@ -56,8 +66,9 @@ from ._resources.business_units import BusinessUnitRef
 from ._resources.catalog import TimeZoneRef
 from ._resources.consumers import ConsumerRef
 from ._resources.nodes import NodeRef
-from ._stores import MemoryTokenStore, TokenStore
-from ._transport import RetryPolicy, Sender
+from ._retry import RetryPolicy, policy_from_options
+from ._stores import TokenStore
+from ._transport import Sender
 from ._version import __version__
 from ._walk import ConsumerEntry, UnitError, UnitErrors, check_unit_errors, walk
 
@@ -103,33 +114,6 @@ class ClientStatistics:
     deletes_already_gone: int = 0
 
 
-def _require_text(name: str, value: object) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigurationError(f"{name} must be a non-empty string")
-    return value
-
-
-def _check_http_url(name: str, value: object) -> httpx.URL:
-    text = _require_text(name, value)
-    try:
-        url = httpx.URL(text)
-    except (httpx.InvalidURL, TypeError):
-        raise ConfigurationError(f"{name} is not a valid URL: {text!r}") from None
-    if url.scheme not in ("http", "https") or not url.host:
-        raise ConfigurationError(f"{name} must be an http(s) URL with a host, got {text!r}")
-    return url
-
-
-def _positive(name: str, value: Any, *, allow_zero: bool = False, integer: bool = False) -> Any:
-    if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)):
-        kind = "whole number" if integer else "number"
-        raise ConfigurationError(f"{name} must be a {kind}, got {value!r}")
-    number = float(value)
-    if not math.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
-        raise ConfigurationError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
-    return value
-
-
 # What ``ref()`` promises for each kind of model (its overloads say the same).
 _REF_OF_MODEL: tuple[tuple[type[Model], type[Ref]], ...] = (
     (Consumer, ConsumerRef),
@@ -164,9 +148,16 @@ class Cloutility:
             scheme, host and port.
         max_concurrency: Requests in flight at once, shared by everything the
             client does (proxies, ``map()``, ``walk_consumers()``).
-        max_retries: Retries of a failed request: GET, PUT and DELETE on 429,
-            502, 503, 504 and network errors; POST only on 429 or when the
-            connection was never established. 0 turns retries off.
+        retry: The whole retry policy, a ``RetryPolicy``: which failures are
+            retried (per route: a GET of a safe route on 429, 500, 502, 503,
+            504 and network errors; PUT and DELETE the same but 500; POST and
+            ``node/activate`` only on 429 or when the connection was never
+            established), how many times and after how long. Default:
+            ``RetryPolicy()``. ``max_retries``, ``backoff_base`` and
+            ``max_retry_after`` are shorthands for its fields; give either a
+            policy or those.
+        max_retries: Shorthand for ``RetryPolicy(max_retries=...)``: retries of
+            a failed request (default 3). 0 turns retries off.
         timeout: Seconds for each of connect, read, write and the pool wait.
         refresh_margin: Renew the access token this many seconds before it
             expires (capped at half the token's lifetime).
@@ -183,10 +174,12 @@ class Cloutility:
             store that fails is logged (``cloutility.token_store_unavailable``)
             and the client goes on with a token of its own. Default: a
             ``MemoryTokenStore`` of its own.
-        backoff_base: Seconds of the first retry's backoff ceiling; it doubles
-            with each attempt (full jitter, at most 10 s). 0 retries at once.
-        max_retry_after: The longest ``Retry-After`` (seconds) the client
-            honours; a longer one is cut to this.
+        backoff_base: Shorthand for ``RetryPolicy(backoff_base=...)``: seconds
+            of the first retry's backoff ceiling (default 0.2); it doubles with
+            each attempt (full jitter, at most 10 s). 0 retries at once.
+        max_retry_after: Shorthand for ``RetryPolicy(max_retry_after=...)``: the
+            longest ``Retry-After`` (seconds) the client honours (default 60);
+            a longer one is cut to this.
         strict: Raise ``DecodeError`` (naming the model and field path) for a
             value the models cannot read. By default such a field gets its
             default, the value is kept in the model's ``unparsed``, and the
@@ -208,58 +201,44 @@ class Cloutility:
         password: str,
         base_url: str = DEFAULT_BASE_URL,
         max_concurrency: int = 16,
-        max_retries: int = 3,
+        max_retries: int | None = None,
         timeout: float = 30.0,
         refresh_margin: float = 60.0,
         transport: httpx.AsyncBaseTransport | None = None,
         on_token: TokenHook | None = None,
-        backoff_base: float = 0.2,
-        max_retry_after: float = 60.0,
+        backoff_base: float | None = None,
+        max_retry_after: float | None = None,
         strict: bool = False,
         token_store: TokenStore | None = None,
         hooks: Iterable[Hooks] = (),
+        retry: RetryPolicy | None = None,
     ) -> None:
         self._credentials = Credentials(
-            client_id=_require_text("client_id", client_id),
-            username=_require_text("username", username),
-            password=_require_text("password", password),
+            client_id=require_text("client_id", client_id),
+            username=require_text("username", username),
+            password=require_text("password", password),
         )
-        origin_url = _check_http_url("origin", origin)
-        self._origin = origin.rstrip("/") if origin_url.path in ("", "/") else origin
-        url = _check_http_url("base_url", base_url)
-        if url.query or url.fragment:
-            raise ConfigurationError(
-                f"base_url must not have a query or fragment, got {base_url!r}"
-            )
-        base = Base(url)  # its path ends with "/"
+        self._origin = check_origin(origin)
+        base = check_base_url(base_url)  # its path ends with "/"
         self._base_url = base.url
-        self._max_concurrency: int = _positive("max_concurrency", max_concurrency, integer=True)
-        self._retry = RetryPolicy(
-            max_retries=_positive("max_retries", max_retries, allow_zero=True, integer=True),
-            backoff_base=_positive("backoff_base", backoff_base, allow_zero=True),
-            max_retry_after=_positive("max_retry_after", max_retry_after, allow_zero=True),
+        self._max_concurrency: int = positive("max_concurrency", max_concurrency, integer=True)
+        self._retry = policy_from_options(
+            retry,
+            max_retries=max_retries,
+            backoff_base=backoff_base,
+            max_retry_after=max_retry_after,
         )
-        self._timeout = httpx.Timeout(_positive("timeout", timeout))
-        self._refresh_margin: float = _positive("refresh_margin", refresh_margin, allow_zero=True)
-        if transport is not None and not isinstance(transport, httpx.AsyncBaseTransport):
-            raise ConfigurationError("transport must be an httpx.AsyncBaseTransport")
-        self._transport_option = transport
-        if on_token is not None and not callable(on_token):
-            raise ConfigurationError(f"on_token must be callable, got {on_token!r}")
-        self._on_token = on_token
-        if token_store is not None and not isinstance(token_store, TokenStore):
-            raise ConfigurationError(
-                "token_store must be a TokenStore (load, save and grant_lock),"
-                f" got {type(token_store).__name__}"
-            )
-        self._token_store: TokenStore = MemoryTokenStore() if token_store is None else token_store
+        self._timeout = httpx.Timeout(positive("timeout", timeout))
+        self._refresh_margin: float = positive("refresh_margin", refresh_margin, allow_zero=True)
+        self._transport_option = check_transport(transport)
+        self._on_token = check_callback("on_token", on_token)
+        self._token_store = check_token_store(token_store)
         self._sender: Sender | None = None
         self._auth: TokenManager | None = None
         self._stack: AsyncExitStack | None = None
         self._closed = False
         self._task_group: TaskGroup | None = None
-        if not isinstance(strict, bool):
-            raise ConfigurationError(f"strict must be True or False, got {strict!r}")
+        strict = check_flag("strict", strict)
         # How the proxies read bodies: this client's own drift log hears of what cannot be read.
         self._drift = DriftLog()
         # All the proxies see of the client: opened with each session's sender.
@@ -270,7 +249,7 @@ class Cloutility:
         self._port = Port(base, Reading(strict=strict, report=report))
         self._root = Ref(self._port, base.url)  # for the routes at the base itself
         self._owner: int | None = None  # the task that entered: it alone exits the task group
-        self._background: set[anyio.CancelScope] = set()  # refresher, grants, map runs
+        self._background: Background | None = None  # refresher, grants, map runs
         self._shutdown: anyio.Event | None = None
 
     def _drift_reporter(self, hooks: Instrumentation) -> Callable[[SchemaDrift], None]:
@@ -332,8 +311,7 @@ class Cloutility:
         self._stack, self._closed = stack, False
         # This session's own: the task that entered, its background tasks, its close.
         self._owner = anyio.get_current_task().id
-        self._background = set()
-        self._shutdown = None
+        self._background, self._shutdown = None, None
         try:
             transport = self._transport_option or self._default_transport()
             sender: Sender
@@ -366,9 +344,10 @@ class Cloutility:
             task_group = await stack.enter_async_context(anyio.create_task_group())
             stack.callback(task_group.cancel_scope.cancel)
             self._task_group = task_group
-            auth.bind(lambda fn, *args: self._start_background(partial(fn, *args)))
+            background = self._background = Background(task_group)
+            auth.bind(lambda fn, *args: background.start(partial(fn, *args)))
             await auth.login()
-            self._start_background(auth.run_refresher, name="cloutility-token-refresher")
+            background.start(auth.run_refresher, name="cloutility-token-refresher")
         except BaseException:
             self._stack, self._closed = None, True
             self._port.close()
@@ -416,8 +395,8 @@ class Cloutility:
             if sender is None:
                 return
             sender.close()
-            for scope in self._background:
-                scope.cancel()
+            if self._background is not None:
+                self._background.stop()
             with anyio.move_on_after(10, shield=True):
                 await sender.transport.aclose()  # aborts the exchanges on the wire
                 if await sender.wait_drained():
@@ -425,27 +404,6 @@ class Cloutility:
                     await sender.transport.aclose()
         finally:
             done.set()
-
-    def _start_background(self, call: Callable[[], Awaitable[object]], name: str = "") -> None:
-        """Start a task of the client's (refresher, grant, map run) in its task group."""
-        assert self._task_group is not None
-        self._task_group.start_soon(self._in_background, call, name=name or None)
-
-    async def _in_background(self, call: Callable[[], Awaitable[object]]) -> None:
-        """Run ``call`` in a cancel scope that aclose() cancels, from whatever task."""
-        with anyio.CancelScope() as scope:
-            if self._closed:
-                scope.cancel()
-            self._background.add(scope)
-            try:
-                await call()
-            except BaseException as exc:  # a cancellation on its way to the task group
-                # The frames below hold a grant's form, the password in it, as locals.
-                if exc.__traceback__ is not None:
-                    exc.__traceback__.tb_next = None
-                raise
-            finally:
-                self._background.discard(scope)
 
     def _default_transport(self) -> httpx.AsyncBaseTransport:
         try:
@@ -629,7 +587,8 @@ class Cloutility:
         limit = check_concurrency(concurrency, self._max_concurrency)
         self._port.sender()  # raises outside ``async with``
         assert self._task_group is not None
-        return MapStream(self._start_background, fn, items, limit)
+        assert self._background is not None
+        return MapStream(self._background.start, fn, items, limit)
 
     @overload
     def walk_consumers(

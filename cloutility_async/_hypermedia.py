@@ -50,6 +50,7 @@ from ._models import (
     TimeZone,
     User,
 )
+from ._retry import repeatable  # a route's default: the retry policy's answer for its method
 
 __all__ = [
     "ROUTES",
@@ -196,15 +197,6 @@ class Follow(enum.Enum):
     CONSUMER = "ConsumerRef"
     NODE = "NodeRef"
     TIMEZONE = "TimeZoneRef"
-
-
-# Methods whose failed attempts may be repeated unless a route says otherwise.
-_REPEATABLE = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
-
-
-def repeatable(method: str) -> bool:
-    """Whether a request of ``method`` may be sent again after it may have arrived."""
-    return method in _REPEATABLE
 
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")

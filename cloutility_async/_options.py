@@ -19,6 +19,7 @@ import httpx
 from ._auth import TokenHook
 from ._exceptions import ConfigurationError
 from ._instrumentation import Hooks
+from ._retry import RetryPolicy
 from ._stores import TokenStore
 
 if sys.version_info >= (3, 11):
@@ -34,16 +35,17 @@ class SessionOptions(TypedDict, total=False):
 
     base_url: str
     max_concurrency: int
-    max_retries: int
+    max_retries: int | None
     timeout: float
     refresh_margin: float
     transport: httpx.AsyncBaseTransport | None
     on_token: TokenHook | None
-    backoff_base: float
-    max_retry_after: float
+    backoff_base: float | None
+    max_retry_after: float | None
     strict: bool
     token_store: TokenStore | None
     hooks: Iterable[Hooks]
+    retry: RetryPolicy | None
 
 
 class ClientOptions(SessionOptions, total=False):
