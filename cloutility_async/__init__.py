@@ -1,7 +1,7 @@
 """cloutility-async: the async Python SDK for the Cloutility REST API."""
 
 from ._auth import Token, TokenHook
-from ._client import DEFAULT_BASE_URL, ClientStatistics, Cloutility
+from ._client import DEFAULT_BASE_URL, Cloutility
 from ._concurrency import Err, MapResult, MapStream, Ok
 from ._exceptions import (
     APIError,
@@ -15,6 +15,7 @@ from ._exceptions import (
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
+    RequestTimeoutError,
     ServerError,
     TransportError,
     ValidationError,
@@ -71,6 +72,7 @@ from ._resources import (
     TimeZoneRef,
 )
 from ._retry import RetryPolicy
+from ._statistics import ClientStatistics
 from ._stores import FileTokenStore, MemoryTokenStore, RedisTokenStore, TokenStore
 from ._version import __version__
 from ._walk import ConsumerEntry, UnitError
@@ -132,6 +134,7 @@ __all__ = [
     "RedisTokenStore",
     "RetryPolicy",
     "Ref",
+    "RequestTimeoutError",
     "RequestFinished",
     "RequestStarted",
     "ResourceRef",

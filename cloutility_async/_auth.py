@@ -516,6 +516,7 @@ class TokenManager:
                 url=exc.url,
                 status=exc.status,
                 server_message=exc.server_message,
+                headers=exc.headers,
             )
         except CloutilityError as exc:
             error = exc

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
-from collections.abc import (
-    AsyncGenerator,
-    AsyncIterable,
-    Awaitable,
-    Callable,
-    Iterable,
-    Mapping,
-)
+from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterable, Mapping
 from contextlib import AsyncExitStack
 from functools import partial
 from types import TracebackType
@@ -53,6 +47,7 @@ from ._option_checks import (
     check_callback,
     check_flag,
     check_origin,
+    check_timeout,
     check_token_store,
     check_transport,
     positive,
@@ -66,7 +61,8 @@ from ._resources.business_units import BusinessUnitRef
 from ._resources.catalog import TimeZoneRef
 from ._resources.consumers import ConsumerRef
 from ._resources.nodes import NodeRef
-from ._retry import RetryPolicy, policy_from_options
+from ._retry import RetryPolicy, check_policy, policy_from_options
+from ._statistics import ClientStatistics, snapshot
 from ._stores import TokenStore
 from ._transport import Sender
 from ._version import __version__
@@ -88,30 +84,6 @@ ENV_VARS = {
     "username": "CLOUTILITY_USERNAME",
     "password": "CLOUTILITY_PASSWORD",
 }
-
-
-@attrs.frozen
-class ClientStatistics:
-    """A snapshot of what the client has done, for monitoring and benchmarks."""
-
-    requests: int
-    retries: int
-    replays_after_401: int
-    in_flight: int
-    peak_in_flight: int
-    password_grants: int
-    refresh_grants: int
-    refresh_refused: int
-    proactive_refreshes: int
-    token_waits: int
-    #: Values the models could not read (each is in a model's ``unparsed``).
-    schema_drift: int = 0
-    #: Renewals that took a token another client had saved in the token store.
-    tokens_from_store: int = 0
-    #: Renewals that could not use the token store and granted a token of their own.
-    token_store_failures: int = 0
-    #: DELETEs retried after an attempt that may have deleted, then answered 404: done.
-    deletes_already_gone: int = 0
 
 
 # What ``ref()`` promises for each kind of model (its overloads say the same).
@@ -148,17 +120,12 @@ class Cloutility:
             scheme, host and port.
         max_concurrency: Requests in flight at once, shared by everything the
             client does (proxies, ``map()``, ``walk_consumers()``).
-        retry: The whole retry policy, a ``RetryPolicy``: which failures are
-            retried (per route: a GET of a safe route on 429, 500, 502, 503,
-            504 and network errors; PUT and DELETE the same but 500; POST and
-            ``node/activate`` only on 429 or when the connection was never
-            established), how many times and after how long. Default:
-            ``RetryPolicy()``. ``max_retries``, ``backoff_base`` and
-            ``max_retry_after`` are shorthands for its fields; give either a
-            policy or those.
+        retry: The whole retry policy (``RetryPolicy()`` by default): which
+            failures are retried per route, how often, after how long.
         max_retries: Shorthand for ``RetryPolicy(max_retries=...)``: retries of
             a failed request (default 3). 0 turns retries off.
-        timeout: Seconds for each of connect, read, write and the pool wait.
+        timeout: Seconds for each of connect, read, write and the pool wait of
+            an attempt, or an ``httpx.Timeout``.
         refresh_margin: Renew the access token this many seconds before it
             expires (capped at half the token's lifetime).
         transport: Any ``httpx.AsyncBaseTransport``, e.g.
@@ -175,11 +142,9 @@ class Cloutility:
             and the client goes on with a token of its own. Default: a
             ``MemoryTokenStore`` of its own.
         backoff_base: Shorthand for ``RetryPolicy(backoff_base=...)``: seconds
-            of the first retry's backoff ceiling (default 0.2); it doubles with
-            each attempt (full jitter, at most 10 s). 0 retries at once.
+            of the first retry's backoff ceiling (default 0.2, doubling).
         max_retry_after: Shorthand for ``RetryPolicy(max_retry_after=...)``: the
-            longest ``Retry-After`` (seconds) the client honours (default 60);
-            a longer one is cut to this.
+            longest ``Retry-After`` honoured (default 60 s).
         strict: Raise ``DecodeError`` (naming the model and field path) for a
             value the models cannot read. By default such a field gets its
             default, the value is kept in the model's ``unparsed``, and the
@@ -202,7 +167,7 @@ class Cloutility:
         base_url: str = DEFAULT_BASE_URL,
         max_concurrency: int = 16,
         max_retries: int | None = None,
-        timeout: float = 30.0,
+        timeout: float | httpx.Timeout = 30.0,
         refresh_margin: float = 60.0,
         transport: httpx.AsyncBaseTransport | None = None,
         on_token: TokenHook | None = None,
@@ -228,7 +193,7 @@ class Cloutility:
             backoff_base=backoff_base,
             max_retry_after=max_retry_after,
         )
-        self._timeout = httpx.Timeout(positive("timeout", timeout))
+        self._timeout = check_timeout(timeout)
         self._refresh_margin: float = positive("refresh_margin", refresh_margin, allow_zero=True)
         self._transport_option = check_transport(transport)
         self._on_token = check_callback("on_token", on_token)
@@ -251,6 +216,7 @@ class Cloutility:
         self._owner: int | None = None  # the task that entered: it alone exits the task group
         self._background: Background | None = None  # refresher, grants, map runs
         self._shutdown: anyio.Event | None = None
+        self._viewed = self  # whose session this client uses (another for with_options())
 
     def _drift_reporter(self, hooks: Instrumentation) -> Callable[[SchemaDrift], None]:
         def report(drift: SchemaDrift) -> None:
@@ -290,12 +256,38 @@ class Cloutility:
         return cls(**values)
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else "open" if self._sender else "new"
+        client = self._viewed
+        state = "closed" if client._closed else "open" if client._sender else "new"
         return (
             f"<Cloutility base_url={str(self._base_url)!r}"
             f" client_id={self._credentials.client_id!r}"
-            f" username={self._credentials.username!r} {state}>"
+            f" username={self._credentials.username!r} {state}"
+            f"{'' if client is self else ' (a with_options view)'}>"
         )
+
+    def with_options(
+        self,
+        *,
+        timeout: float | httpx.Timeout | None = None,
+        max_retries: int | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> Cloutility:
+        """A light view of this client whose calls use other timeouts or retries.
+
+        As openai's ``with_options``: the view shares the client's session
+        (connections, token, limiter, statistics) and is not entered itself;
+        its calls and its proxies' use its ``timeout`` (per attempt) and retry
+        policy (``retry`` or the client's, ``max_retries`` replaced if given).
+        """
+        policy = self._retry if retry is None else check_policy(retry)
+        if max_retries is not None:
+            policy = attrs.evolve(policy, max_retries=max_retries)
+        view = copy.copy(self)
+        view._retry = policy
+        view._timeout = self._timeout if timeout is None else check_timeout(timeout)
+        view._port = self._port.with_options(retry=policy, timeouts=view._timeout.as_dict())
+        view._root = Ref(view._port, self._base_url)
+        return view
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -305,6 +297,8 @@ class Cloutility:
         A closed client can be entered again, each time with a fresh session,
         so one module-level client serves every lifespan of a web app.
         """
+        if self._viewed is not self:
+            raise ClientStateError("a with_options() view is not entered: enter its client")
         if self._stack is not None:
             raise ClientStateError("this Cloutility client is already open")
         stack = AsyncExitStack()
@@ -314,20 +308,6 @@ class Cloutility:
         self._background, self._shutdown = None, None
         try:
             transport = self._transport_option or self._default_transport()
-            sender: Sender
-
-            async def send_grant(method: str, url: str, **options: Any) -> httpx.Response:
-                return await sender.send(method, url, **options)
-
-            # The token manager sends through the sender; the sender asks it for tokens.
-            auth = TokenManager(
-                send=send_grant,
-                credentials=self._credentials,
-                timing=RefreshTiming(margin=self._refresh_margin),
-                on_token=self._on_token,
-                store=self._token_store,
-                hooks=self._hooks,
-            )
             sender = Sender(
                 transport=transport,
                 base_url=self._base_url,
@@ -336,8 +316,17 @@ class Cloutility:
                 retry=self._retry,
                 timeout=self._timeout,
                 user_agent=f"cloutility-async/{__version__}",
-                auth=auth,
+                # The token manager sends its grants through the sender, which asks it for tokens.
+                auth=partial(
+                    TokenManager,
+                    credentials=self._credentials,
+                    timing=RefreshTiming(margin=self._refresh_margin),
+                    on_token=self._on_token,
+                    store=self._token_store,
+                    hooks=self._hooks,
+                ),
             )
+            auth = sender.token_manager()
             self._sender, self._auth = sender, auth
             self._port.open(sender)
             stack.push_async_callback(self._shut_down)
@@ -380,7 +369,7 @@ class Cloutility:
         client can then be entered again.
         """
         with anyio.CancelScope(shield=True):
-            await self._shut_down()
+            await self._viewed._shut_down()
 
     async def _shut_down(self) -> None:
         """Close the sender, stop the background tasks, close the transport (once)."""
@@ -397,11 +386,7 @@ class Cloutility:
             sender.close()
             if self._background is not None:
                 self._background.stop()
-            with anyio.move_on_after(10, shield=True):
-                await sender.transport.aclose()  # aborts the exchanges on the wire
-                if await sender.wait_drained():
-                    # A connection pool may have opened one for a request it had queued.
-                    await sender.transport.aclose()
+            await sender.close_transport()
         finally:
             done.set()
 
@@ -441,29 +426,15 @@ class Cloutility:
     @property
     def token(self) -> Token | None:
         """The current token (its repr hides the secrets), or None before login."""
-        return None if self._auth is None else self._auth.current
+        auth = self._viewed._auth
+        return None if auth is None else auth.current
 
     def statistics(self) -> ClientStatistics:
         """Counters of requests, retries and grants since the client was entered."""
-        sender = self._port.sender()
-        assert self._auth is not None
-        s, t = sender.stats, self._auth.stats
-        return ClientStatistics(
-            requests=s.requests,
-            retries=s.retries,
-            replays_after_401=s.replays_after_401,
-            in_flight=s.in_flight,
-            peak_in_flight=s.peak_in_flight,
-            password_grants=t.password_grants,
-            refresh_grants=t.refresh_grants,
-            refresh_refused=t.refresh_refused,
-            proactive_refreshes=t.proactive_refreshes,
-            token_waits=t.waits,
-            tokens_from_store=t.tokens_from_store,
-            token_store_failures=t.token_store_failures,
-            schema_drift=self._drift.count,
-            deletes_already_gone=s.deletes_already_gone,
-        )
+        client = self._viewed
+        sender = client._port.sender()
+        assert client._auth is not None
+        return snapshot(sender.stats, client._auth.stats, self._drift.count)
 
     # -- API -------------------------------------------------------------------
 
@@ -586,9 +557,9 @@ class Cloutility:
         """
         limit = check_concurrency(concurrency, self._max_concurrency)
         self._port.sender()  # raises outside ``async with``
-        assert self._task_group is not None
-        assert self._background is not None
-        return MapStream(self._background.start, fn, items, limit)
+        background = self._viewed._background
+        assert background is not None
+        return MapStream(background.start, fn, items, limit)
 
     @overload
     def walk_consumers(

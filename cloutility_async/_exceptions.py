@@ -10,6 +10,7 @@ the request, its ``Authorization`` header and body included::
     ├── ValidationError           bad input, refused before any request is sent
     ├── ClientStateError          the client is not open, or closed while a call waited
     ├── TransportError            network failure or timeout (after retries)
+    │   └── RequestTimeoutError   connect, pool, write or read timeout
     ├── DecodeError               a 2xx body that is not the JSON we expect
     └── APIError                  the server answered with an error status
         ├── BadRequestError       400
@@ -21,14 +22,17 @@ the request, its ``Authorization`` header and body included::
         └── ServerError           5xx (after retries)
 
 Each error carries ``method``, ``url``, ``status`` and the server's
-``message`` when they are known; none of them ever holds a secret, nor does
-anything reachable from it.
+``message`` when they are known (an ``APIError`` also the answer's ``headers``
+and ``request_id``); none of them ever holds a secret, nor does anything
+reachable from it.
 """
 
 from __future__ import annotations
 
 import copy
 from typing import Any, TypeVar
+
+import httpx
 
 __all__ = [
     "APIError",
@@ -42,10 +46,23 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RequestTimeoutError",
     "ServerError",
     "TransportError",
     "ValidationError",
 ]
+
+
+# The usual names of a request's id in an answer, most common first.
+REQUEST_ID_HEADERS = (
+    "x-request-id",
+    "request-id",
+    "x-correlation-id",
+    "correlation-id",
+    "x-ms-request-id",
+    "x-amzn-requestid",
+    "x-amz-request-id",
+)
 
 
 class CloutilityError(Exception):
@@ -107,6 +124,14 @@ class TransportError(CloutilityError):
     """The request failed on the network (connection, protocol or timeout)."""
 
 
+class RequestTimeoutError(TransportError):
+    """A timeout (connect, a pooled connection, write or read), still after the retries.
+
+    Each timeout applies to one attempt on the wire (``timeout=`` of the client
+    or of ``with_options()``); a web backend maps this error to a 504.
+    """
+
+
 class DecodeError(CloutilityError):
     """A successful response whose body is not the JSON we expected."""
 
@@ -115,12 +140,30 @@ class APIError(CloutilityError):
     """The server answered with an error status.
 
     ``code`` is the machine-readable code of the body when there is one
-    (``error`` of an OAuth error, ``code`` of a portal error).
+    (``error`` of an OAuth error, ``code`` of a portal error); ``headers`` are
+    the answer's headers (case-insensitive, any secret the client sent masked).
     """
 
-    def __init__(self, message: str, *, code: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        headers: httpx.Headers | None = None,
+        **kwargs: Any,
+    ) -> None:
         self.code = code
+        self.headers = httpx.Headers() if headers is None else headers
         super().__init__(message, **kwargs)
+
+    @property
+    def request_id(self) -> str | None:
+        """The server's id for this request (``X-Request-Id`` or the like), or None."""
+        for name in REQUEST_ID_HEADERS:
+            value: str | None = self.headers.get(name)
+            if value:
+                return value
+        return None
 
 
 class BadRequestError(APIError):

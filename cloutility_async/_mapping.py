@@ -26,6 +26,7 @@ from ._exceptions import (
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
+    RequestTimeoutError,
     ServerError,
     TransportError,
     ValidationError,
@@ -101,6 +102,7 @@ def error_for_response(response: httpx.Response) -> APIError:
         url=str(response.request.url),
         status=status,
         server_message=server_message,
+        headers=response.headers,
     )
 
 
@@ -114,6 +116,8 @@ def expect_string(data: Any, response: httpx.Response) -> str:
 def transport_error(exc: httpx.TransportError, method: str, url: httpx.URL) -> TransportError:
     """The ``TransportError`` for ``exc``, keeping its kind and message but not ``exc``.
 
+    Every timeout (connect, pool, write, read) is a ``RequestTimeoutError``.
+
     ``exc.request`` holds the headers and body that were sent. A
     ``LocalProtocolError`` is about the request itself, so its text (which can
     quote a header) is not kept.
@@ -123,7 +127,8 @@ def transport_error(exc: httpx.TransportError, method: str, url: httpx.URL) -> T
     else:
         text = str(exc)
         message = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-    return TransportError(message, method=method, url=str(url))
+    kind = RequestTimeoutError if isinstance(exc, httpx.TimeoutException) else TransportError
+    return kind(message, method=method, url=str(url))
 
 
 # Modules whose frames hold requests with their headers and bodies in their locals.

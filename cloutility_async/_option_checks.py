@@ -16,6 +16,7 @@ __all__ = [
     "check_callback",
     "check_flag",
     "check_origin",
+    "check_timeout",
     "check_token_store",
     "check_transport",
     "positive",
@@ -93,3 +94,12 @@ def check_flag(name: str, value: object) -> bool:
     if not isinstance(value, bool):
         raise ConfigurationError(f"{name} must be True or False, got {value!r}")
     return value
+
+
+def check_timeout(value: object) -> httpx.Timeout:
+    """Seconds for each of connect, read, write and the pool wait, or an ``httpx.Timeout``."""
+    if isinstance(value, httpx.Timeout):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigurationError(f"timeout must be a number or an httpx.Timeout, got {value!r}")
+    return httpx.Timeout(positive("timeout", value))

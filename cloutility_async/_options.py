@@ -36,7 +36,7 @@ class SessionOptions(TypedDict, total=False):
     base_url: str
     max_concurrency: int
     max_retries: int | None
-    timeout: float
+    timeout: float | httpx.Timeout
     refresh_margin: float
     transport: httpx.AsyncBaseTransport | None
     on_token: TokenHook | None

@@ -9,7 +9,7 @@ configured API's origin; everything else gets neither.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -37,6 +37,7 @@ class Call:
         "replayed_401",
         "retry_safe",
         "stream",
+        "timeout",
         "url",
     )
 
@@ -48,6 +49,7 @@ class Call:
         stream: httpx.AsyncByteStream | None,
         headers: dict[str, str],
         policy: RetryPolicy,
+        timeout: Mapping[str, float | None],
     ) -> None:
         self.method = method
         self.url = url
@@ -55,6 +57,7 @@ class Call:
         self.stream = stream
         self.headers = headers
         self.policy = policy
+        self.timeout = timeout  # httpx's timeout extension: Timeout.as_dict()
         self.authenticated = True
         self.limited = True  # waits for a slot of the client's limiter
         self.retry_safe = True  # may it be sent again after it may have arrived
@@ -68,7 +71,8 @@ class RequestBuilder:
     __slots__ = ("_base_headers", "_plain_headers", "_plain_key", "timeout")
 
     def __init__(self, *, origin: str, user_agent: str, timeout: httpx.Timeout) -> None:
-        self.timeout: dict[str, Any] = timeout.as_dict()  # the request extension httpx reads
+        # The client's timeouts, as the request extension httpx (and our aiohttp transport) read.
+        self.timeout: Mapping[str, float | None] = timeout.as_dict()
         self._base_headers = {
             "Origin": origin,
             "Accept": "application/json",
@@ -88,11 +92,12 @@ class RequestBuilder:
         headers: Mapping[str, str],
         bearer: str | None,
         on_api: bool,
+        timeout: Mapping[str, float | None],
     ) -> httpx.Request:
         """The request; ``bearer`` and ``Origin`` are sent only when ``on_api``."""
         plain = on_api and body is None and stream is None and not headers
         if plain and method not in _BODY_METHODS:
-            return self._plain(method, url, bearer)
+            return self._plain(method, url, bearer, timeout)
         fields = dict(self._base_headers)
         fields.update(headers)
         if not on_api:
@@ -105,10 +110,12 @@ class RequestBuilder:
             # httpx adds no default headers to a request built from a stream, not even Host.
             fields.setdefault("Host", url.netloc.decode("ascii"))
         request = httpx.Request(method, url, headers=fields, content=body, stream=stream)
-        request.extensions["timeout"] = self.timeout
+        request.extensions["timeout"] = timeout
         return request
 
-    def _plain(self, method: str, url: httpx.URL, bearer: str | None) -> httpx.Request:
+    def _plain(
+        self, method: str, url: httpx.URL, bearer: str | None, timeout: Mapping[str, float | None]
+    ) -> httpx.Request:
         """A body-less request, equal to what ``build`` makes through ``httpx.Request``'s
         own header preparation (Host first, no Content-Length), at a fraction of its cost."""
         key = (bearer, url.netloc)
@@ -126,7 +133,7 @@ class RequestBuilder:
             url,
             headers=self._plain_headers,
             stream=_NO_BODY,
-            extensions={"timeout": self.timeout},
+            extensions={"timeout": timeout},
         )
         request.read()  # an empty body, read: as httpx.Request(content=None) leaves it
         return request

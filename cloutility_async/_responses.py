@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from ._exceptions import CloutilityError, DecodeError
+from ._exceptions import APIError, CloutilityError, DecodeError
 
 __all__ = ["decode_error", "decode_json", "response_from_body", "scrub"]
 
@@ -48,17 +48,25 @@ def scrub(error: CloutilityError, secrets: Sequence[str]) -> CloutilityError:
     """``error`` with every secret in its texts replaced by ``***`` (in place).
 
     A server may quote what it was sent: an OAuth error that repeats the
-    refresh token, a 401 page that repeats the bearer token.
+    refresh token, a 401 page (or one of its headers) that repeats the bearer token.
     """
     for name in ("message", "server_message", "code"):
         value = getattr(error, name, None)
         if isinstance(value, str):
-            for secret in secrets:
-                if secret and secret in value:
-                    value = value.replace(secret, "***")
-            setattr(error, name, value)
+            setattr(error, name, _masked(value, secrets))
+    if isinstance(error, APIError):
+        error.headers = httpx.Headers(
+            [(name, _masked(value, secrets)) for name, value in error.headers.multi_items()]
+        )
     error.args = (error.message,)
     return error
+
+
+def _masked(text: str, secrets: Sequence[str]) -> str:
+    for secret in secrets:
+        if secret and secret in text:
+            text = text.replace(secret, "***")
+    return text
 
 
 def response_from_body(

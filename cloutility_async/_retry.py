@@ -21,7 +21,7 @@ import attrs
 
 from ._exceptions import ConfigurationError
 
-__all__ = ["RetryPolicy", "policy_from_options", "repeatable"]
+__all__ = ["RetryPolicy", "check_policy", "policy_from_options", "repeatable"]
 
 # Requests of these methods may be repeated after an attempt that may have arrived,
 # unless their route says otherwise.
@@ -168,11 +168,16 @@ def policy_from_options(policy: object, **shorthands: float | None) -> RetryPoli
     given = {name: value for name, value in shorthands.items() if value is not None}
     if policy is None:
         return RetryPolicy(**given)  # type: ignore[arg-type]  # the policy checks each value
-    if not isinstance(policy, RetryPolicy):
-        raise ConfigurationError(f"retry must be a RetryPolicy, got {type(policy).__name__}")
+    policy = check_policy(policy)
     if given:
         raise ConfigurationError(
             f"give retry=RetryPolicy(...) or {', '.join(given)}, not both"
             " (they are shorthands for the policy's fields)"
         )
+    return policy
+
+
+def check_policy(policy: object) -> RetryPolicy:
+    if not isinstance(policy, RetryPolicy):
+        raise ConfigurationError(f"retry must be a RetryPolicy, got {type(policy).__name__}")
     return policy

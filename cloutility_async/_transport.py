@@ -114,13 +114,14 @@ class Sender:
         retry: RetryPolicy,
         timeout: httpx.Timeout,
         user_agent: str,
-        auth: TokenManager | None = None,
+        auth: Callable[..., TokenManager] | None = None,
     ) -> None:
         self.transport = transport
         self.base_url = base_url
         self.limiter = limiter
         self.retry = retry
-        self.auth = auth  # asked for the current token; it sends its grants through us
+        # Asked for the current token; it sends its grants through us (``auth(send=)``).
+        self.auth = None if auth is None else auth(send=self.send)
         self.closed = False
         self.stats = SenderStatistics()
         self._requests = RequestBuilder(origin=origin, user_agent=user_agent, timeout=timeout)
@@ -156,6 +157,19 @@ class Sender:
         self.closed = True
         for scope in self._waits:
             scope.cancel()
+
+    def token_manager(self) -> TokenManager:
+        """The token manager this sender asks for tokens."""
+        assert self.auth is not None
+        return self.auth
+
+    async def close_transport(self) -> None:
+        """Close the transport, which aborts the exchanges on the wire; at most 10 s."""
+        with anyio.move_on_after(10, shield=True):
+            await self.transport.aclose()
+            if await self.wait_drained():
+                # A connection pool may have opened one for a request it had queued.
+                await self.transport.aclose()
 
     async def wait_drained(self) -> bool:
         """Wait until no exchange is inside the transport; True if any was."""
@@ -208,16 +222,19 @@ class Sender:
         retry_safe: bool | None = None,
         limited: bool = True,
         retry: RetryPolicy | None = None,
+        timeouts: Mapping[str, float | None] | None = None,
     ) -> httpx.Response:
         """Send one request with retries; return a 2xx response or raise.
 
         ``retry_safe`` says whether the request may be sent again after an attempt
         that may have reached the server; the route table gives it per route (a
         GET that changes state is not), and None takes the method's usual answer
-        (GET, HEAD, OPTIONS, PUT and DELETE are). ``retry`` replaces the client's
-        ``RetryPolicy`` for this request.
+        (GET, HEAD, OPTIONS, PUT and DELETE are). ``retry`` and ``timeouts`` (as
+        ``httpx.Timeout.as_dict()``) replace the client's for this request.
         """
         call = self._call(method, url, params, json_body, content, stream, headers, retry)
+        if timeouts is not None:
+            call.timeout = timeouts
         call.retry_safe = repeatable(call.method, retry_safe)
         call.authenticated, call.limited = authenticated, limited
         retry_number = 0
@@ -271,7 +288,9 @@ class Sender:
         if json_body is not None:
             body = encode_json(json_body, method, target)
             extra_headers.setdefault("Content-Type", "application/json; charset=utf-8")
-        return Call(method, target, body, stream, extra_headers, retry or self.retry)
+        return Call(
+            method, target, body, stream, extra_headers, retry or self.retry, self._requests.timeout
+        )
 
     def _delay_after_error(self, call: Call, retry: int, *, never_sent: bool) -> float | None:
         if self.closed or call.stream is not None:  # a streamed body is spent
@@ -409,6 +428,7 @@ class Sender:
                 call.headers,
                 token.access_token if token is not None else None,
                 on_api,
+                call.timeout,
             )
             try:
                 return await self._exchange(request), token

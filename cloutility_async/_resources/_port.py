@@ -9,6 +9,7 @@ owns the port and opens it with the sender of each ``async with`` session.
 
 from __future__ import annotations
 
+import copy
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
@@ -32,16 +33,36 @@ M = TypeVar("M")
 class Port:
     """What the proxies of one client may do with it."""
 
-    __slots__ = ("_flights", "_reading", "_sender", "base", "first_jobs")
+    __slots__ = (
+        "_flight_key",
+        "_flights",
+        "_options",
+        "_reading",
+        "_sender",
+        "_session",
+        "base",
+        "first_jobs",
+    )
 
     def __init__(self, base: Base, reading: Reading) -> None:
         self.base = base
         self._reading = reading
         self._sender: Sender | None = None
+        self._session = self  # the port whose sender this one sends with
+        self._options: dict[str, Any] = {}  # Sender.send's options for every call
+        self._flight_key = ""  # told apart from other options' flights of one URL
         self._flights = SingleFlight()
         # The first job's `completed` per (bunit, consumer), for clamping job queries:
         # it never changes once a job has run.
         self.first_jobs: dict[tuple[int, int], ServerInstant] = {}
+
+    def with_options(self, **options: Any) -> Port:
+        """A port of the same session, whose calls send with ``options`` (``retry``,
+        ``timeouts``); reads, writes and first-job instants stay shared."""
+        view = copy.copy(self)
+        view._options = {**self._options, **options}
+        view._flight_key = " " + repr(sorted(view._options.items()))
+        return view
 
     # -- the session ---------------------------------------------------------------
 
@@ -53,11 +74,12 @@ class Port:
 
     def sender(self) -> Sender:
         """The open session's sender; ``ClientStateError`` outside ``async with``."""
-        if self._sender is None:
+        sender = self._session._sender
+        if sender is None:
             raise ClientStateError(
                 "the client is not open: use 'async with Cloutility(...) as api:'"
             )
-        return self._sender
+        return sender
 
     # -- requests ------------------------------------------------------------------
 
@@ -66,10 +88,11 @@ class Port:
         sender = self.sender()
 
         async def fetch() -> tuple[Any, httpx.Response]:
-            response = await sender.send("GET", url)
+            response = await sender.send("GET", url, **self._options)
             return sender.decode_json(response), response
 
-        return await self._flights.do(str(url), fetch)
+        # The key starts with the URL, so that a write forgets the flights of every view.
+        return await self._flights.do(str(url) + self._flight_key, fetch)
 
     async def write(
         self, method: str, url: httpx.URL, *, retry_safe: bool, **options: Any
@@ -84,13 +107,13 @@ class Port:
         changed = str(url.copy_with(query=None)).rsplit("/", 1)[0]
         self._flights.forget_prefix(changed)
         try:
-            return await sender.send(method, url, retry_safe=retry_safe, **options)
+            return await sender.send(method, url, retry_safe=retry_safe, **self._options, **options)
         finally:
             self._flights.forget_prefix(changed)
 
     async def send(self, url: httpx.URL, **options: Any) -> httpx.Response:
         """A GET that changes nothing and is not shared (CSV, files, bare strings)."""
-        return await self.sender().send("GET", url, **options)
+        return await self.sender().send("GET", url, **self._options, **options)
 
     # -- answers -------------------------------------------------------------------
 

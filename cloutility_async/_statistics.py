@@ -1,0 +1,59 @@
+"""What the client has done, as a frozen snapshot (``Cloutility.statistics()``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import attrs
+
+if TYPE_CHECKING:
+    from ._auth import TokenStatistics
+    from ._transport import SenderStatistics
+
+__all__ = ["ClientStatistics", "snapshot"]
+
+
+@attrs.frozen
+class ClientStatistics:
+    """A snapshot of what the client has done, for monitoring and benchmarks."""
+
+    requests: int
+    retries: int
+    replays_after_401: int
+    in_flight: int
+    peak_in_flight: int
+    password_grants: int
+    refresh_grants: int
+    refresh_refused: int
+    proactive_refreshes: int
+    token_waits: int
+    #: Values the models could not read (each is in a model's ``unparsed``).
+    schema_drift: int = 0
+    #: Renewals that took a token another client had saved in the token store.
+    tokens_from_store: int = 0
+    #: Renewals that could not use the token store and granted a token of their own.
+    token_store_failures: int = 0
+    #: DELETEs retried after an attempt that may have deleted, then answered 404: done.
+    deletes_already_gone: int = 0
+
+
+def snapshot(
+    sender: SenderStatistics, token: TokenStatistics, schema_drift: int
+) -> ClientStatistics:
+    """The statistics now, from the sender's and the token manager's counters."""
+    return ClientStatistics(
+        requests=sender.requests,
+        retries=sender.retries,
+        replays_after_401=sender.replays_after_401,
+        in_flight=sender.in_flight,
+        peak_in_flight=sender.peak_in_flight,
+        password_grants=token.password_grants,
+        refresh_grants=token.refresh_grants,
+        refresh_refused=token.refresh_refused,
+        proactive_refreshes=token.proactive_refreshes,
+        token_waits=token.waits,
+        tokens_from_store=token.tokens_from_store,
+        token_store_failures=token.token_store_failures,
+        schema_drift=schema_drift,
+        deletes_already_gone=sender.deletes_already_gone,
+    )
