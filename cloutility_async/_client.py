@@ -430,11 +430,13 @@ class Cloutility:
         return None if auth is None else auth.current
 
     def statistics(self) -> ClientStatistics:
-        """Counters of requests, retries and grants since the client was entered."""
+        """Counters of requests, retries and grants of the session: the current one, or
+        once closed the last one (as it ended), until the client is entered again."""
         client = self._viewed
-        sender = client._port.sender()
-        assert client._auth is not None
-        return snapshot(sender.stats, client._auth.stats, self._drift.count)
+        sender, auth = client._sender, client._auth
+        if sender is None or auth is None:
+            raise ClientStateError("no statistics before the client is entered")
+        return snapshot(sender.stats, auth.stats, self._drift.count)
 
     # -- API -------------------------------------------------------------------
 

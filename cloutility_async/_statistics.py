@@ -15,7 +15,13 @@ __all__ = ["ClientStatistics", "snapshot"]
 
 @attrs.frozen
 class ClientStatistics:
-    """A snapshot of what the client has done, for monitoring and benchmarks."""
+    """A snapshot of what the client has done, for monitoring and benchmarks.
+
+    ``requests``, ``in_flight`` and ``peak_in_flight`` count API requests
+    (each attempt), which all wait for the limiter, so ``peak_in_flight`` is
+    at most ``max_concurrency``; the OAuth grants, which never queue behind
+    the requests waiting for them, are counted in ``grants``.
+    """
 
     requests: int
     retries: int
@@ -35,6 +41,8 @@ class ClientStatistics:
     token_store_failures: int = 0
     #: DELETEs retried after an attempt that may have deleted, then answered 404: done.
     deletes_already_gone: int = 0
+    #: Requests sent to the OAuth endpoint (each attempt), apart from ``requests``.
+    grants: int = 0
 
 
 def snapshot(
@@ -56,4 +64,5 @@ def snapshot(
         token_store_failures=token.token_store_failures,
         schema_drift=schema_drift,
         deletes_already_gone=sender.deletes_already_gone,
+        grants=sender.grants,
     )

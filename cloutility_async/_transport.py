@@ -80,7 +80,8 @@ T = TypeVar("T")
 class SenderStatistics:
     """Counters for observing the transport (see ``Cloutility.statistics``)."""
 
-    requests: int = 0
+    requests: int = 0  # API requests sent (attempts), grants not included
+    grants: int = 0  # requests to the token endpoint (attempts)
     retries: int = 0
     replays_after_401: int = 0
     deletes_already_gone: int = 0
@@ -431,7 +432,7 @@ class Sender:
                 call.timeout,
             )
             try:
-                return await self._exchange(request), token
+                return await self._exchange(request, call.limited), token
             except httpx.TransportError as exc:
                 never_sent = isinstance(exc, NEVER_SENT)
                 error = (
@@ -457,16 +458,20 @@ class Sender:
         except anyio.WouldBlock:
             await self._wait(self.limiter.acquire, call.method, call.url)
 
-    async def _exchange(self, request: httpx.Request) -> httpx.Response:
+    async def _exchange(self, request: httpx.Request, limited: bool) -> httpx.Response:
+        """One request and its answer; ``limited``: it holds a slot of the limiter."""
         if self.closed:  # checked last thing before the transport: nothing goes out after close
             raise ClientStateError(
                 "the client is closed", method=request.method, url=str(request.url)
             )
         stats = self.stats
-        stats.requests += 1
-        stats.in_flight += 1
-        if stats.in_flight > stats.peak_in_flight:
-            stats.peak_in_flight = stats.in_flight
+        if limited:  # an API request: in_flight never exceeds the limiter's slots
+            stats.requests += 1
+            stats.in_flight += 1
+            if stats.in_flight > stats.peak_in_flight:
+                stats.peak_in_flight = stats.in_flight
+        else:  # a grant, outside the limiter so that it never queues behind what waits for it
+            stats.grants += 1
         self._exchanges += 1
         started = time.perf_counter()
         try:
@@ -480,7 +485,8 @@ class Sender:
                     "the client closed during the request",
                 )
         finally:
-            stats.in_flight -= 1
+            if limited:
+                stats.in_flight -= 1
             self._exchanges -= 1
             if self._drained is not None and not self._exchanges:
                 self._drained.set()
