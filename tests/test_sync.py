@@ -127,6 +127,19 @@ def test_methods_take_the_async_arguments_and_return_the_models(
         assert [tz.id for tz in api.timezones()]
 
 
+def test_a_blocking_view_of_with_options_shares_the_session(
+    sim: Simulator, base_url: str, anyio_backend: sync.Backend
+) -> None:
+    """with_options() without await: the view's calls and proxies use the client's session."""
+    with sync.Cloutility(**options(sim, base_url), backend=anyio_backend) as api:
+        view = api.with_options(timeout=10.0, max_retries=0)
+        assert view.full_version() == "1.0.4480.0"
+        assert view.bunit(22).consumer(408).get().id == 408
+        stats = view.statistics()
+        assert stats == api.statistics()
+        assert (stats.requests, stats.grants) == (2, 1)
+
+
 def test_an_error_comes_back_as_the_same_exception_type(
     sim: Simulator, base_url: str, anyio_backend: sync.Backend
 ) -> None:

@@ -23,6 +23,7 @@ from .._models import (
     TimeZone,
 )
 from .._options import ClientOptions, SessionOptions, Unpack
+from .._retry import RetryPolicy
 from .._token import Token
 from .._walk import ConsumerEntry as AsyncConsumerEntry
 from .._walk import UnitError
@@ -98,6 +99,20 @@ class Cloutility(HasRunner):
 
     def __repr__(self) -> str:
         return f"<sync.{repr(self._async)[1:]}"
+
+    def with_options(
+        self,
+        *,
+        timeout: float | httpx.Timeout | None = None,
+        max_retries: int | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> Cloutility:
+        """A light view with other timeouts or retries, as the async ``with_options``:
+        it shares this client's session and thread, and is not opened itself."""
+        view = type(self).__new__(type(self))
+        options = self._async.with_options(timeout=timeout, max_retries=max_retries, retry=retry)
+        HasRunner.__init__(view, self._runner, options)
+        return view
 
     # -- lifecycle -------------------------------------------------------------
 
