@@ -12,7 +12,6 @@ from types import TracebackType
 from typing import Any, Literal, TypeVar, overload
 
 import anyio
-import attrs
 import httpx
 import sniffio
 from anyio.abc import TaskGroup
@@ -61,7 +60,7 @@ from ._resources.business_units import BusinessUnitRef
 from ._resources.catalog import TimeZoneRef
 from ._resources.consumers import ConsumerRef
 from ._resources.nodes import NodeRef
-from ._retry import RetryPolicy, check_policy, policy_from_options
+from ._retry import RetryPolicy, policy_from_options, replaced_policy
 from ._statistics import ClientStatistics, snapshot
 from ._stores import TokenStore
 from ._transport import Sender
@@ -279,9 +278,7 @@ class Cloutility:
         its calls and its proxies' use its ``timeout`` (per attempt) and retry
         policy (``retry`` or the client's, ``max_retries`` replaced if given).
         """
-        policy = self._retry if retry is None else check_policy(retry)
-        if max_retries is not None:
-            policy = attrs.evolve(policy, max_retries=max_retries)
+        policy = replaced_policy(self._retry, retry, max_retries)
         view = copy.copy(self)
         view._retry = policy
         view._timeout = self._timeout if timeout is None else check_timeout(timeout)
@@ -307,9 +304,8 @@ class Cloutility:
         self._owner = anyio.get_current_task().id
         self._background, self._shutdown = None, None
         try:
-            transport = self._transport_option or self._default_transport()
             sender = Sender(
-                transport=transport,
+                transport=self._transport_option or self._default_transport(),
                 base_url=self._base_url,
                 origin=self._origin,
                 limiter=limiter_for(self._max_concurrency),

@@ -21,7 +21,7 @@ import attrs
 
 from ._exceptions import ConfigurationError
 
-__all__ = ["RetryPolicy", "check_policy", "policy_from_options", "repeatable"]
+__all__ = ["RetryPolicy", "check_policy", "policy_from_options", "repeatable", "replaced_policy"]
 
 # Requests of these methods may be repeated after an attempt that may have arrived,
 # unless their route says otherwise.
@@ -181,3 +181,13 @@ def check_policy(policy: object) -> RetryPolicy:
     if not isinstance(policy, RetryPolicy):
         raise ConfigurationError(f"retry must be a RetryPolicy, got {type(policy).__name__}")
     return policy
+
+
+def replaced_policy(
+    current: RetryPolicy, retry: object = None, max_retries: int | None = None
+) -> RetryPolicy:
+    """``retry`` (checked) or else ``current``, with ``max_retries`` replaced when given."""
+    policy = current if retry is None else check_policy(retry)
+    if max_retries is None:
+        return policy
+    return attrs.evolve(policy, max_retries=max_retries)
