@@ -129,12 +129,14 @@ class H11Transport(httpx.AsyncBaseTransport):
 
     # -- the pool ----------------------------------------------------------------
 
-    async def _checkout(self, origin: Origin, request: httpx.Request) -> _Connection:
-        """An idle connection to ``origin`` that still looks open, or a new one."""
+    async def _checkout(
+        self, origin: Origin, request: httpx.Request, *, fresh: bool = False
+    ) -> _Connection:
+        """An idle connection to ``origin`` that still looks open, or (``fresh``) a new one."""
         while True:
             if self._closed:
                 raise httpx.ConnectError("the transport was closed", request=request)
-            idle = self._idle.get(origin)
+            idle = None if fresh else self._idle.get(origin)
             while idle:
                 connection = idle.pop()  # the most recently used: the least likely closed
                 if connection.expires > time.monotonic() and not connection.looks_closed():
@@ -254,14 +256,16 @@ class H11Transport(httpx.AsyncBaseTransport):
         except httpx.RequestNotRead:
             body = None  # a stream: sent as it is read, so it can be sent only once
         replayable = body is not None and request.method in _IDEMPOTENT
+        fresh = False
         while True:
-            connection = await self._checkout(origin, request)
+            connection = await self._checkout(origin, request, fresh=fresh)
             try:
                 response = await self._exchange(connection, request, body)
             except _Stale as stale:
                 await self._close(connection)
                 if replayable:
-                    replayable = False  # once only
+                    replayable = False  # once only, on a connection of its own
+                    fresh = True
                     continue
                 raise stale.error from None
             except BaseException:  # a cancellation too: the exchange stopped midway

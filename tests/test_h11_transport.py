@@ -333,6 +333,29 @@ async def test_a_get_on_a_connection_dropped_unanswered_is_sent_once_more() -> N
     assert [r.path for r in server.received] == ["/v1/a", "/v1/b", "/v1/b"]
 
 
+async def test_the_resend_goes_on_a_new_connection_not_another_pooled_one() -> None:
+    """Its pooled siblings may be as dead as the dropped one: the one resend opens a socket."""
+    arrived = 0
+    both = anyio.Event()
+
+    async def handler(received: Received) -> Action:
+        nonlocal arrived
+        arrived += 1
+        if arrived <= 2:  # two requests at once: two pooled connections
+            if arrived == 2:
+                both.set()
+            await both.wait()
+            return Reply(body=b"warm")
+        return DROP if arrived == 3 else Reply(body=b"ok")
+
+    async with RawServer(handler) as server, client_of(server) as client:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(client.get, "warm")
+            tg.start_soon(client.get, "warm")
+        assert (await client.get("b")).content == b"ok"
+    assert (server.connections, len(server.received)) == (3, 4)
+
+
 async def test_a_post_on_a_connection_dropped_unanswered_is_never_sent_twice() -> None:
     """The same failure for a POST is RemoteProtocolError: it may have been acted on."""
     server = RawServer(answering(Reply(body=b"first"), DROP))
