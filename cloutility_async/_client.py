@@ -321,6 +321,7 @@ class Cloutility:
                     store=self._token_store,
                     hooks=self._hooks,
                 ),
+                hooks=self._hooks,
             )
             auth = sender.token_manager()
             self._sender, self._auth = sender, auth

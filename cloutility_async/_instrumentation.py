@@ -19,14 +19,17 @@ from __future__ import annotations
 
 import itertools
 import logging
+import time
 from collections.abc import Callable, Iterable
 from typing import Protocol, TypeVar
 
+import anyio
 import attrs
+import httpx
 
 from ._drift import SchemaDrift
 from ._exceptions import ConfigurationError
-from ._records import log_event
+from ._records import log_event, redact_url
 
 __all__ = [
     "Hooks",
@@ -47,6 +50,8 @@ D = TypeVar("D")
 
 # Unique in the process, so that one hook object can serve several clients.
 next_request_id: Callable[[], int] = itertools.count(1).__next__
+
+_DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
 @attrs.frozen(kw_only=True)
@@ -69,6 +74,10 @@ class RequestStarted:
     port: int
     #: 1 for a call's first attempt, 2 for the one sent after it, and so on.
     attempt: int
+    #: Why this attempt is sent again: ``"retry"`` (after a failure, see
+    #: `RetryScheduled`), ``"replay_after_401"`` (once, with a renewed token) or
+    #: ``"redirect"``; None for a call's first attempt.
+    resend: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -197,6 +206,44 @@ def check_hooks(hooks: object) -> tuple[Hooks, ...]:
     return checked
 
 
+def error_type(error: BaseException) -> str:
+    """The low-cardinality name of why an attempt failed: its class, ``Cancelled`` for any
+    backend's cancellation."""
+    if isinstance(error, anyio.get_cancelled_exc_class()):
+        return "Cancelled"
+    return type(error).__name__
+
+
+class AttemptReport:
+    """One attempt in flight: its end, answered or failed, goes to the hooks timed."""
+
+    __slots__ = ("_instrumentation", "_started", "details")
+
+    def __init__(self, instrumentation: Instrumentation, details: RequestStarted) -> None:
+        self._instrumentation = instrumentation
+        self.details = details
+        self._started = time.perf_counter()
+
+    def answered(self, status: int) -> None:
+        """The attempt was answered (any status), its whole body read."""
+        self._finished(status, None)
+
+    def failed(self, error: BaseException) -> None:
+        """The attempt ended without an answer; ``error`` says why."""
+        self._finished(None, error_type(error))
+
+    def _finished(self, status: int | None, error: str | None) -> None:
+        self._instrumentation._emit(
+            "on_request_finished",
+            RequestFinished(
+                request=self.details,
+                status=status,
+                elapsed=time.perf_counter() - self._started,
+                error_type=error,
+            ),
+        )
+
+
 class Instrumentation:
     """The hooks of one client, each event's methods looked up once.
 
@@ -222,6 +269,46 @@ class Instrumentation:
 
     def request_started(self, details: RequestStarted) -> None:
         self._emit("on_request_started", details)
+
+    # -- what the sender calls: details built from its own objects, times measured here
+
+    def attempt_started(
+        self, method: str, url: httpx.URL, attempt: int, resend: str | None
+    ) -> AttemptReport:
+        """Report an attempt about to be sent; the report its end goes to."""
+        details = RequestStarted(
+            request_id=next_request_id(),
+            method=method,
+            url=redact_url(url),
+            host=url.host,
+            port=url.port or _DEFAULT_PORTS.get(url.scheme, 0),
+            attempt=attempt,
+            resend=resend,
+        )
+        self._emit("on_request_started", details)
+        return AttemptReport(self, details)
+
+    def retry(
+        self,
+        method: str,
+        url: httpx.URL,
+        retry: int,
+        delay: float,
+        status: int | None,
+        error: str | None,
+    ) -> None:
+        """Report a retry of a call after ``status`` or the network failure ``error``."""
+        self._emit(
+            "on_retry_scheduled",
+            RetryScheduled(
+                method=method,
+                url=redact_url(url),
+                retry=retry,
+                delay=delay,
+                status=status,
+                error_type=error,
+            ),
+        )
 
     def request_finished(self, details: RequestFinished) -> None:
         self._emit("on_request_finished", details)

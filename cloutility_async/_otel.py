@@ -46,7 +46,8 @@ class OpenTelemetryHooks(Hooks):
       (``GET``), with ``http.request.method``, ``url.full`` (redacted),
       ``server.address``, ``server.port``, ``http.response.status_code``,
       ``http.request.resend_count`` (on the second attempt of a call and
-      later: retries, the replay after a 401, redirects) and ``error.type``
+      later: retries, the replay after a 401, redirects, each named by
+      ``cloutility.resend_reason``) and ``error.type``
       (the status for 4xx and 5xx, else the network failure's class), its
       status ``ERROR`` whenever ``error.type`` is set;
     - one ``cloutility.token.grant`` span per grant, with
@@ -128,6 +129,8 @@ class OpenTelemetryHooks(Hooks):
         }
         if details.attempt > 1:
             attributes["http.request.resend_count"] = details.attempt - 1
+        if details.resend is not None:
+            attributes["cloutility.resend_reason"] = details.resend
         self._spans[details.request_id] = self._tracer.start_span(
             details.method, kind=SpanKind.CLIENT, attributes=attributes
         )

@@ -27,6 +27,7 @@ class Call:
     """One ``Sender.send()``: the request its layers send, and what redirects change."""
 
     __slots__ = (
+        "attempts",
         "authenticated",
         "body",
         "headers",
@@ -35,6 +36,7 @@ class Call:
         "policy",
         "redirects",
         "replayed_401",
+        "resend",
         "retry_safe",
         "stream",
         "timeout",
@@ -63,6 +65,8 @@ class Call:
         self.retry_safe = True  # may it be sent again after it may have arrived
         self.redirects = 0
         self.replayed_401 = False
+        self.attempts = 0  # sent to the transport so far: retries, the replay, redirects
+        self.resend: str | None = None  # why the next attempt is sent again (for the hooks)
 
 
 class RequestBuilder:

@@ -48,6 +48,7 @@ from ._mapping import (
     transport_error,
     trim_transport_frames,
 )
+from ._records import log_event, redact_url
 from ._requests import Call, RequestBuilder
 from ._responses import decode_error, decode_json, scrub
 from ._retry import RetryPolicy, repeatable
@@ -55,6 +56,7 @@ from ._retry import RetryPolicy, repeatable
 if TYPE_CHECKING:
     from ._auth import Token, TokenManager
     from ._concurrency import Limiter
+    from ._instrumentation import Instrumentation
 
 __all__ = [
     "RetryPolicy",
@@ -96,10 +98,11 @@ def same_origin(url: httpx.URL, base: httpx.URL) -> bool:
 class _NetworkFailure(Exception):
     """An attempt failed on the network; ``error`` is what the caller will see."""
 
-    def __init__(self, error: CloutilityError, *, never_sent: bool) -> None:
+    def __init__(self, error: CloutilityError, *, never_sent: bool, kind: str) -> None:
         super().__init__()  # no args: its repr shows nothing of the request
         self.error = error
         self.never_sent = never_sent
+        self.kind = kind  # the network failure's class name (``ConnectError``), for the hooks
 
 
 class Sender:
@@ -116,8 +119,10 @@ class Sender:
         timeout: httpx.Timeout,
         user_agent: str,
         auth: Callable[..., TokenManager] | None = None,
+        hooks: Instrumentation | None = None,
     ) -> None:
         self.transport = transport
+        self._hooks = hooks  # None without hooks: an attempt then costs one check
         self.base_url = base_url
         self.limiter = limiter
         self.retry = retry
@@ -248,7 +253,7 @@ class Sender:
                     response, token = await self._following_redirects(call, response, token)
                     response, token = await self._replaying_401(call, response, token)
             except _NetworkFailure as failed:
-                error, never_sent = failed.error, failed.never_sent
+                error, never_sent, kind = failed.error, failed.never_sent, failed.kind
             retry_number += 1
             if error is not None:
                 # Raised here, outside the `except`: nothing of httpx is chained to it.
@@ -256,7 +261,7 @@ class Sender:
                 if delay is None:
                     raise error
                 maybe_done = maybe_done or not never_sent
-                why = error.message
+                why, status, cause = error.message, None, kind
             else:
                 status = response.status_code
                 if status < 300:
@@ -265,8 +270,9 @@ class Sender:
                     return self._already_deleted(response)
                 delay = self._delay_after_status(call, retry_number, response, token)
                 maybe_done = maybe_done or status in MAYBE_PROCESSED_STATUSES
-                why = f"HTTP {status}"
-            await self._pause(delay, call, why)
+                why, cause = f"HTTP {status}", None
+            await self._pause(delay, call, why, retry_number, status, cause)
+            call.resend = "retry"
 
     def _call(
         self,
@@ -330,14 +336,24 @@ class Sender:
         )
         return httpx.Response(204, request=response.request)
 
-    async def _pause(self, delay: float, call: Call, why: str) -> None:
+    async def _pause(
+        self, delay: float, call: Call, why: str, retry: int, status: int | None, cause: str | None
+    ) -> None:
         self.stats.retries += 1
-        logger.info(
-            "cloutility.retry_scheduled: %s %s after %s, waiting %.3f s",
-            call.method,
-            call.url,
-            why,
-            delay,
+        if self._hooks is not None:
+            self._hooks.retry(call.method, call.url, retry, delay, status, cause)
+        log_event(
+            logger,
+            logging.INFO,
+            "cloutility.retry_scheduled",
+            "%(method)s %(url)s after %(reason)s, waiting %(delay).3f s",
+            method=call.method,
+            url=redact_url(call.url),
+            reason=why,
+            delay=delay,
+            retry=retry,
+            status=status,
+            error_type=cause,
         )
         await self._wait(partial(anyio.sleep, delay), call.method, call.url)
 
@@ -355,6 +371,7 @@ class Sender:
             call.replayed_401 = True
             self.stats.replays_after_401 += 1
             await self._wait(partial(self.auth.invalidate, token), call.method, call.url)
+            call.resend = "replay_after_401"
             response, token = await self._attempt(call)
             response, token = await self._following_redirects(call, response, token)
         return response, token
@@ -376,6 +393,7 @@ class Sender:
             call.redirects += 1
             if status == 303:
                 call.method, call.body, call.stream = "GET", None, None
+            call.resend = "redirect"
             response, token = await self._attempt(call)
         return response, token
 
@@ -432,9 +450,9 @@ class Sender:
                 call.timeout,
             )
             try:
-                return await self._exchange(request, call.limited), token
+                return await self._exchange(request, call), token
             except httpx.TransportError as exc:
-                never_sent = isinstance(exc, NEVER_SENT)
+                never_sent, kind = isinstance(exc, NEVER_SENT), type(exc).__name__
                 error = (
                     ClientStateError(
                         "the client closed during the request",
@@ -447,7 +465,7 @@ class Sender:
         finally:
             if held:
                 self.limiter.release()
-        raise _NetworkFailure(error, never_sent=never_sent)
+        raise _NetworkFailure(error, never_sent=never_sent, kind=kind)
 
     async def _acquire(self, call: Call) -> None:
         # `async with limiter` yields to the event loop even when a slot is free; a free
@@ -458,8 +476,9 @@ class Sender:
         except anyio.WouldBlock:
             await self._wait(self.limiter.acquire, call.method, call.url)
 
-    async def _exchange(self, request: httpx.Request, limited: bool) -> httpx.Response:
-        """One request and its answer; ``limited``: it holds a slot of the limiter."""
+    async def _exchange(self, request: httpx.Request, call: Call) -> httpx.Response:
+        """One request and its answer (``call.limited``: it holds a slot of the limiter)."""
+        limited = call.limited
         if self.closed:  # checked last thing before the transport: nothing goes out after close
             raise ClientStateError(
                 "the client is closed", method=request.method, url=str(request.url)
@@ -473,6 +492,14 @@ class Sender:
         else:  # a grant, outside the limiter so that it never queues behind what waits for it
             stats.grants += 1
         self._exchanges += 1
+        call.attempts += 1
+        report = (
+            None
+            if self._hooks is None
+            else self._hooks.attempt_started(
+                request.method, request.url, call.attempts, call.resend
+            )
+        )
         started = time.perf_counter()
         try:
             if self._aborts_on_close:
@@ -484,6 +511,10 @@ class Sender:
                     request.url,
                     "the client closed during the request",
                 )
+        except BaseException as exc:
+            if report is not None:
+                report.failed(exc)
+            raise
         finally:
             if limited:
                 stats.in_flight -= 1
@@ -491,14 +522,21 @@ class Sender:
             if self._drained is not None and not self._exchanges:
                 self._drained.set()
         if logger.isEnabledFor(logging.DEBUG):
-            logger.debug(
-                "cloutility.request: %s %s -> %d in %.1f ms headers=%s",
-                request.method,
-                request.url,
-                response.status_code,
-                (time.perf_counter() - started) * 1000,
-                redact(request.headers),
+            log_event(
+                logger,
+                logging.DEBUG,
+                "cloutility.request",
+                "%(method)s %(url)s -> %(status)d in %(elapsed_ms).1f ms"
+                " (attempt %(attempt)d) headers=%(headers)s",
+                method=request.method,
+                url=redact_url(request.url),
+                status=response.status_code,
+                elapsed_ms=(time.perf_counter() - started) * 1000,
+                attempt=call.attempts,
+                headers=redact(request.headers),
             )
+        if report is not None:
+            report.answered(response.status_code)
         return response
 
     async def _transmit(self, request: httpx.Request) -> httpx.Response:
