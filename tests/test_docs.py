@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import json
 import os
 import pkgutil
 import re
@@ -179,6 +180,26 @@ def test_the_bulk_audit_recipe_runs_on_asyncio_and_trio(
     assert sorted(line.split("\t")[1] for line in lines) == names
     assert all(line.endswith(" failed") for line in lines)
     assert re.fullmatch(r"\d+ requests\n", done.stderr)
+
+
+def test_the_traced_script_prints_a_client_span_under_the_application_span(
+    served: tuple[Simulator, str], tmp_path: Path
+) -> None:
+    """``traced.py``: the grant, the login's POST and the GET, the GET a child of ``report``."""
+    done = run_script(tmp_path, "traced.py", env=portal_env(served))
+    assert done.returncode == 0, done.stderr
+    decoder, text, spans = json.JSONDecoder(), done.stdout.strip(), []
+    while text:
+        span, end = decoder.raw_decode(text)
+        spans.append(span)
+        text = text[end:].strip()
+    by_name = {span["name"]: span for span in spans}
+    assert sorted(by_name) == ["GET", "POST", "cloutility.token.grant", "report"]
+    get, report = by_name["GET"], by_name["report"]
+    assert get["kind"] == "SpanKind.CLIENT"
+    assert get["parent_id"] == report["context"]["span_id"]
+    assert get["attributes"]["http.response.status_code"] == 200
+    assert get["attributes"]["url.full"].endswith("/me")
 
 
 def test_the_billing_recipe_builds_its_app(served: tuple[Simulator, str], tmp_path: Path) -> None:
