@@ -360,9 +360,15 @@ async def _write(
             if body is None:
                 await _send(stream, head)
                 source = cast(httpx.AsyncByteStream, request.stream)
-                async for chunk in source:
-                    if chunk:
-                        await _send(stream, state.send(h11.Data(data=chunk)))
+                chunks = aiter(source)
+                try:
+                    async for chunk in chunks:
+                        if chunk:
+                            await _send(stream, state.send(h11.Data(data=chunk)))
+                finally:  # a write stopped midway: no suspended generator left to the GC
+                    aclose = getattr(chunks, "aclose", None)
+                    if aclose is not None:
+                        await aclose()
                 await _send(stream, state.send(h11.EndOfMessage()))
             else:
                 data = head + state.send(h11.Data(data=body)) if body else head

@@ -201,12 +201,21 @@ async def test_a_server_that_never_reads_is_a_write_timeout() -> None:
         accepted.append(stream)
         await anyio.sleep_forever()
 
+    async def endless() -> AsyncIterator[bytes]:
+        # never done, so the write can only end by its timeout: a fixed size, even
+        # 64 MB, can fit the loopback's socket buffers (32 MB receive here) and then
+        # the read would time out instead
+        chunk = b"x" * 65_536
+        while True:
+            yield chunk
+
     async with listener, anyio.create_task_group() as tg:
         tg.start_soon(listener.serve, hold)
         transport = H11Transport()
-        async with httpx.AsyncClient(transport=transport, timeout=0.3) as client:
+        client = httpx.AsyncClient(transport=transport, timeout=0.3)
+        async with client, aclosing(endless()) as body:
             with pytest.raises(httpx.WriteTimeout):
-                await client.post(f"http://127.0.0.1:{port}/", content=b"x" * 64_000_000)
+                await client.post(f"http://127.0.0.1:{port}/", content=body)
         tg.cancel_scope.cancel()
     for stream in accepted:
         await stream.aclose()
