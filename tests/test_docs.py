@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import importlib
 import inspect
 import json
@@ -110,14 +111,57 @@ def test_every_page_is_in_the_navigation() -> None:
 BLOCK = re.compile(r'^```(?:python|text|toml) title="([^"]+)"\n(.*?)^```$', re.M | re.S)
 
 
+EXAMPLES = ROOT / "examples"
+INCLUDE = re.compile(r'^--8<-- "examples/([\w.]+)"\n\Z')
+
+
 def titled_blocks() -> dict[str, str]:
-    """Every code block with a ``title="..."`` in the docs, by title."""
+    """Every code block with a ``title="..."`` in the docs, by title; a block that includes
+    a file of ``examples/`` (``--8<-- "examples/NAME"``) is that file's text."""
     found: dict[str, str] = {}
     for page in sorted(DOCS.rglob("*.md")):
         for title, code in BLOCK.findall(page.read_text()):
             assert title not in found, f"two blocks titled {title}"
-            found[title] = code
+            include = INCLUDE.match(code)
+            found[title] = (EXAMPLES / include.group(1)).read_text() if include else code
     return found
+
+
+def included_examples() -> dict[str, str]:
+    """The examples the pages include, each with the title of its block."""
+    found: dict[str, str] = {}
+    for page in sorted(DOCS.rglob("*.md")):
+        for title, code in BLOCK.findall(page.read_text()):
+            include = INCLUDE.match(code)
+            if include:
+                assert include.group(1) not in found, f"{include.group(1)} is shown twice"
+                found[include.group(1)] = title
+    return found
+
+
+# The examples the tests below run (the test_*.py ones, with app.py, under pytest).
+RUN_HERE = {
+    "quickstart.py",
+    "hello.py",
+    "bulk_audit.py",
+    "nightly_audit.py",
+    "billing.py",
+    "app.py",
+    "test_app.py",
+    "test_report.py",
+    "test_with_respx.py",
+    "test_drift.py",
+}
+
+
+def test_every_example_is_a_recipe_shown_under_its_name_and_run_here() -> None:
+    """Each file of ``examples/`` is the code block of a page (included, so page and file
+    cannot drift apart), titled with its file name, and a test of this module runs it."""
+    files = {path.name for path in EXAMPLES.glob("*.py")}
+    shown = included_examples()
+    assert set(shown) == files
+    assert all(title == name for name, title in shown.items())
+    assert files == RUN_HERE
 
 
 @pytest.fixture(scope="module")
@@ -158,12 +202,59 @@ def run_script(
     return run_python(directory, title, *args, env=env)
 
 
-def test_the_quickstart_script_runs(served: tuple[Simulator, str], tmp_path: Path) -> None:
-    """``hello.py`` prints the portal's version and who it logged in as."""
-    done = run_script(tmp_path, "hello.py", env=portal_env(served))
+# ``python -c RUN_MAIN script.py backend``: the script's main() on the backend given.
+RUN_MAIN = (
+    "import runpy, sys, anyio; anyio.run(runpy.run_path(sys.argv[1])['main'], backend=sys.argv[2])"
+)
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_the_quickstart_script_runs(
+    served: tuple[Simulator, str], tmp_path: Path, backend: str
+) -> None:
+    """``hello.py`` prints the portal's version and who it logged in as, on either backend."""
+    (tmp_path / "hello.py").write_text(titled_blocks()["hello.py"])
+    done = run_python(tmp_path, "-c", RUN_MAIN, "hello.py", backend, env=portal_env(served))
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[0] == FULL_VERSION
     assert done.stdout.splitlines()[1].startswith("logged in as ")
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_the_in_process_quickstart_needs_no_portal(tmp_path: Path, backend: str) -> None:
+    """``quickstart.py`` logs in to the in-process simulator, with no variable set."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUTILITY_")}
+    script = str(EXAMPLES / "quickstart.py")
+    done = run_python(tmp_path, "-c", RUN_MAIN, script, backend, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"Cloutility {FULL_VERSION}\n"
+
+
+def test_the_cron_recipe_writes_a_row_per_consumer_through_the_blocking_facade(
+    served: tuple[Simulator, str], tmp_path: Path
+) -> None:
+    """``nightly_audit.py`` (``cloutility_async.sync``, the served simulator): a CSV row for
+    every consumer, "no node" exactly where the portal has none, exit 1 as some need a look."""
+    sim = served[0]
+    (tmp_path / "reports").mkdir()
+    done = run_script(tmp_path, "nightly_audit.py", "reports", env=portal_env(served))
+    assert done.returncode == 1, done.stderr
+    [report] = (tmp_path / "reports").glob("backup-audit-*.csv")
+    with report.open(encoding="utf-8", newline="") as file:
+        rows = list(csv.DictReader(file))
+    world = sim.world
+    consumers = list(world.consumers_in_tree(world.root_id))
+    assert sorted(row["consumer"] for row in rows) == sorted(c.name for c in consumers)
+    no_node = {c.name for c in consumers if world.node(c.id) is None}
+    assert no_node
+    assert {row["consumer"] for row in rows if row["problem"] == "no node"} == no_node
+    assert not any(row["problem"].startswith("error") for row in rows)
+    problems = sum(1 for row in rows if row["problem"])
+    assert re.fullmatch(
+        rf"{re.escape(str(report.relative_to(tmp_path)))}: {problems} consumers need a look "
+        r"\(\d+ requests\)\n",
+        done.stdout,
+    )
 
 
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])

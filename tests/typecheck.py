@@ -70,10 +70,10 @@ def _awaits_at_top_level(code: str) -> bool:
 
 
 def python_files(folder: Path) -> Iterator[Snippet]:
-    """Every Python file of ``folder`` (the examples), as it is."""
+    """Every Python file of ``folder`` (the examples), as it is, under its own module name
+    (``test_app.py`` imports ``app``)."""
     for path in sorted(folder.glob("*.py")):
-        name = f"{folder.name}_{path.stem}"
-        yield Snippet(name, f"{folder.name}/{path.name}:1", path.read_text(encoding="utf-8"))
+        yield Snippet(path.stem, f"{folder.name}/{path.name}:1", path.read_text(encoding="utf-8"))
 
 
 def run_mypy(snippets: Iterable[Snippet], folder: Path) -> dict[str, list[str]]:
