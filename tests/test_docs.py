@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 import cloutility_async
-from cloutility_async import Cloutility
+from cloutility_async import Cloutility, sync
 from cloutility_async.cli import main
 from cloutility_async.testing import FULL_VERSION, Simulator
 
@@ -97,6 +97,52 @@ def test_every_directive_of_the_reference_names_something_that_exists() -> None:
     assert len(entries) > 80
     for target in entries:
         resolve(target)
+
+
+def test_what_a_class_inherits_from_an_undocumented_base_is_on_its_page() -> None:
+    """A public member from a base the reference does not show (``BillingMixin``, the
+    simulator's world mixins) is rendered with the class: its directive has
+    ``inherited_members: true``."""
+    entries = directives()
+    shown = {id(resolve(target)) for target in entries}
+    hidden = []
+    for target, options in entries.items():
+        cls = resolve(target)
+        if not isinstance(cls, type) or "inherited_members: true" in options:
+            continue
+        for base in cls.__mro__[1:]:
+            if id(base) in shown or not base.__module__.startswith("cloutility_async"):
+                continue
+            hidden += [f"{target}.{name}" for name in vars(base) if not name.startswith("_")]
+    assert not hidden, f"add 'inherited_members: true' to the directives of: {hidden}"
+
+
+def blocking_twin_lines() -> list[str]:
+    """One line per class of ``cloutility_async.sync``: its methods that are the async
+    class's own, called through the facade, each linked to the async method's entry."""
+    lines = []
+    for name in sync.__all__:
+        cls = getattr(sync, name)
+        if not isinstance(cls, type):
+            continue
+        twins = []
+        for member in sorted(dir(cls)):
+            static = inspect.getattr_static(cls, member)
+            if member.startswith("_") or isinstance(static, (classmethod, staticmethod)):
+                continue
+            if hasattr(static, "__wrapped__") and not inspect.isfunction(static):
+                twins.append(f"[`{member}`][cloutility_async.{name}.{member}]")
+        if twins:
+            lines.append(f"- `{name}`: {', '.join(twins)}")
+    return lines
+
+
+def test_the_sync_page_links_each_blocking_method_to_its_async_entry() -> None:
+    """The facade's reference lists every method that is an async one without ``await``,
+    each linked to the async entry (``mkdocs build --strict`` fails on a broken link)."""
+    page = (DOCS / "reference" / "sync.md").read_text()
+    listed = [line for line in page.splitlines() if line.startswith("- `")]
+    assert listed == blocking_twin_lines(), "regenerate the list on docs/reference/sync.md"
 
 
 def test_every_page_is_in_the_navigation() -> None:
