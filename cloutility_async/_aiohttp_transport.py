@@ -18,6 +18,8 @@ from typing import Any
 
 import aiohttp
 import httpx
+from aiohttp import hdrs
+from multidict import CIMultiDict
 
 from ._responses import response_from_body
 
@@ -69,6 +71,19 @@ class _BodySource:
             raise
 
 
+class _Request(aiohttp.ClientRequest):
+    """aiohttp's request, adding no automatic header but ``Accept``.
+
+    What ``skip_auto_headers=("User-Agent", "Accept-Encoding")`` does, without the
+    copies of the skip list and of the headers that it makes per request: httpx's
+    request carries every header that should go out.
+    """
+
+    def update_auto_headers(self, skip_auto_headers: object) -> None:
+        if hdrs.ACCEPT not in self.headers:
+            self.headers[hdrs.ACCEPT] = "*/*"
+
+
 class AiohttpTransport(httpx.AsyncBaseTransport):
     """Send httpx requests through one ``aiohttp.ClientSession`` (asyncio only)."""
 
@@ -82,6 +97,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._closed = False
         self._timeouts: Any = None
         self._timeout = aiohttp.ClientTimeout()
+        # The last request's headers, as bytes and as aiohttp takes them: most requests
+        # send the same ones (the client's, with one token), converted once.
+        self._raw_headers: list[tuple[bytes, bytes]] = []
+        self._headers: CIMultiDict[str] = CIMultiDict()
 
     def _open_session(self) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(
@@ -95,7 +114,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             connector=connector,
             cookie_jar=aiohttp.DummyCookieJar(),
             auto_decompress=False,
-            skip_auto_headers=("User-Agent", "Accept-Encoding"),
+            request_class=_Request,
         )
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -122,8 +141,11 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 sock_read=timeouts.get("read"),
             )
             self._timeouts, self._timeout = timeouts, timeout
+        raw = request.headers.raw
+        if raw != self._raw_headers:
+            self._raw_headers, self._headers = raw, CIMultiDict(request.headers.multi_items())
         try:
-            return await self._exchange(request, data, timeout)
+            return await self._exchange(request, self._headers, data, timeout)
         except httpx.TransportError:
             if source is None or source.error is None:
                 raise
@@ -132,14 +154,18 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         raise source.error
 
     async def _exchange(
-        self, request: httpx.Request, data: Any, timeout: aiohttp.ClientTimeout
+        self,
+        request: httpx.Request,
+        headers: CIMultiDict[str],
+        data: Any,
+        timeout: aiohttp.ClientTimeout,
     ) -> httpx.Response:
         assert self._session is not None
         with _map_aiohttp_errors(request):
             async with self._session.request(
                 request.method,
                 str(request.url),
-                headers=request.headers.multi_items(),
+                headers=headers,  # only read: aiohttp builds the request's own
                 data=data,
                 allow_redirects=False,
                 timeout=timeout,

@@ -36,6 +36,7 @@ class Received:
     headers: dict[str, str]
     body: bytes
     at: float  # anyio.current_time() when its head had arrived
+    head: bytes = b""  # the request line and headers exactly as they came
 
     @property
     def path(self) -> str:
@@ -204,7 +205,7 @@ class RawServer:
                 body = await connection.read_body(headers)
                 if body is None:
                     return
-                received = Received(method, target, headers, body, at)
+                received = Received(method, target, headers, body, at, head)
                 self.received.append(received)
                 action = await self.handler(received)
                 if action == DROP:
