@@ -11,9 +11,7 @@ error ("maybe sent"), so a POST is never replayed because of it.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -26,26 +24,27 @@ from ._responses import response_from_body
 __all__ = ["AiohttpTransport"]
 
 
-@contextmanager
-def _map_aiohttp_errors(request: httpx.Request) -> Iterator[None]:
-    try:
-        yield
-    except aiohttp.ConnectionTimeoutError as exc:
-        raise httpx.ConnectTimeout(str(exc) or "connect timeout", request=request) from exc
-    except aiohttp.ClientConnectorError as exc:
-        raise httpx.ConnectError(str(exc), request=request) from exc
-    except aiohttp.ServerDisconnectedError as exc:
-        raise httpx.RemoteProtocolError(str(exc), request=request) from exc
-    except (aiohttp.SocketTimeoutError, aiohttp.ServerTimeoutError, asyncio.TimeoutError) as exc:
-        raise httpx.ReadTimeout(str(exc) or "read timeout", request=request) from exc
-    except aiohttp.ClientPayloadError as exc:
-        raise httpx.ReadError(str(exc), request=request) from exc
-    except aiohttp.ClientResponseError as exc:
-        raise httpx.RemoteProtocolError(str(exc), request=request) from exc
-    except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError) as exc:
-        raise httpx.UnsupportedProtocol(str(exc), request=request) from exc
-    except (aiohttp.ClientError, OSError) as exc:
-        raise httpx.ReadError(str(exc) or type(exc).__name__, request=request) from exc
+# What aiohttp raises for a failed exchange (asyncio.TimeoutError is an OSError).
+_AIOHTTP_ERRORS = (aiohttp.ClientError, OSError)
+
+
+def _transport_error(exc: Exception, request: httpx.Request) -> httpx.TransportError:
+    """The httpx error for one of aiohttp's (the first matching rule wins)."""
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return httpx.ConnectTimeout(str(exc) or "connect timeout", request=request)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return httpx.ConnectError(str(exc), request=request)
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return httpx.RemoteProtocolError(str(exc), request=request)
+    if isinstance(exc, (aiohttp.SocketTimeoutError, aiohttp.ServerTimeoutError, TimeoutError)):
+        return httpx.ReadTimeout(str(exc) or "read timeout", request=request)
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return httpx.ReadError(str(exc), request=request)
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return httpx.RemoteProtocolError(str(exc), request=request)
+    if isinstance(exc, (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError)):
+        return httpx.UnsupportedProtocol(str(exc), request=request)
+    return httpx.ReadError(str(exc) or type(exc).__name__, request=request)
 
 
 class _BodySource:
@@ -144,34 +143,25 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         raw = request.headers.raw
         if raw != self._raw_headers:
             self._raw_headers, self._headers = raw, CIMultiDict(request.headers.multi_items())
+        # One frame, no context manager: each coroutine of the chain stays alive (and
+        # costs memory) for as long as its request is in flight.
         try:
-            return await self._exchange(request, self._headers, data, timeout)
-        except httpx.TransportError:
-            if source is None or source.error is None:
-                raise
-        # The body's own error, raised outside the `except`: aiohttp's wrapper of it
-        # (which holds the request) is not chained to it.
-        raise source.error
-
-    async def _exchange(
-        self,
-        request: httpx.Request,
-        headers: CIMultiDict[str],
-        data: Any,
-        timeout: aiohttp.ClientTimeout,
-    ) -> httpx.Response:
-        assert self._session is not None
-        with _map_aiohttp_errors(request):
             async with self._session.request(
                 request.method,
                 str(request.url),
-                headers=headers,  # only read: aiohttp builds the request's own
+                headers=self._headers,  # only read: aiohttp builds the request's own
                 data=data,
                 allow_redirects=False,
                 timeout=timeout,
             ) as response:
                 body = await response.read()
                 return response_from_body(response.status, response.raw_headers, body, request)
+        except _AIOHTTP_ERRORS as exc:
+            if source is None or source.error is None:
+                raise _transport_error(exc, request) from exc
+        # The body's own error, raised outside the `except`: aiohttp's wrapper of it
+        # (which holds the request) is not chained to it.
+        raise source.error
 
     async def aclose(self) -> None:
         self._closed = True  # never reopen: a late request must not leak a new session
