@@ -140,9 +140,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 sock_read=timeouts.get("read"),
             )
             self._timeouts, self._timeout = timeouts, timeout
-        raw = request.headers.raw
-        if raw != self._raw_headers:
-            self._raw_headers, self._headers = raw, CIMultiDict(request.headers.multi_items())
+        self._convert_headers(request.headers)
         # One frame, no context manager: each coroutine of the chain stays alive (and
         # costs memory) for as long as its request is in flight.
         try:
@@ -162,6 +160,15 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         # The body's own error, raised outside the `except`: aiohttp's wrapper of it
         # (which holds the request) is not chained to it.
         raise source.error
+
+    def _convert_headers(self, headers: httpx.Headers) -> None:
+        """Make ``self._headers`` aiohttp's copy of ``headers`` (kept while they repeat).
+
+        A method of its own, so that no list of them stays alive in the frame of a
+        request in flight."""
+        raw = headers.raw
+        if raw != self._raw_headers:
+            self._raw_headers, self._headers = raw, CIMultiDict(headers.multi_items())
 
     async def aclose(self) -> None:
         self._closed = True  # never reopen: a late request must not leak a new session
