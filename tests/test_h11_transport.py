@@ -11,7 +11,7 @@ import gzip
 import socket
 import ssl
 import warnings
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from tests.rawserver import DROP, STALL, Action, Raw, RawServer, Received, Reply
 
 pytestmark = pytest.mark.anyio
 
+Handler = Callable[[Received], Awaitable[Action]]
 TLS = Path(__file__).parent / "fixtures" / "tls"  # a self-signed certificate for 127.0.0.1
 
 CHUNKED = (
@@ -33,7 +34,7 @@ CHUNKED = (
 )
 
 
-def answering(*actions: Action) -> Callable[[Received], Any]:
+def answering(*actions: Action) -> Handler:
     """A handler that answers with ``actions`` in turn, then with ``Reply(body=b"ok")``."""
     queue = list(actions)
 
@@ -41,6 +42,23 @@ def answering(*actions: Action) -> Callable[[Received], Any]:
         return queue.pop(0) if queue else Reply(body=b"ok")
 
     return handler
+
+
+def first_two_together(handler: Handler) -> Handler:
+    """``handler``, but the first two requests wait for each other: two connections open."""
+    arrived = 0
+    both = anyio.Event()
+
+    async def gated(received: Received) -> Action:
+        nonlocal arrived
+        arrived += 1
+        if arrived == 2:
+            both.set()
+        if arrived <= 2:
+            await both.wait()
+        return await handler(received)
+
+    return gated
 
 
 def client_of(server: RawServer, timeout: float = 5.0, **options: Any) -> httpx.AsyncClient:
@@ -67,19 +85,13 @@ async def test_sequential_requests_share_one_keep_alive_connection() -> None:
 
 async def test_concurrent_requests_never_open_more_than_max_connections() -> None:
     """Six requests at once through max_connections=2 use two connections, and all finish."""
-    arrived = 0
-    both = anyio.Event()
 
     async def handler(received: Received) -> Action:
-        nonlocal arrived
-        arrived += 1
-        if arrived == 2:
-            both.set()
-        await both.wait()  # the first two hold their connections until both are open
         return Reply(body=received.path.encode())
 
     results: list[bytes] = []
-    async with RawServer(handler) as server, client_of(server, max_connections=2) as client:
+    server = RawServer(first_two_together(handler))
+    async with server, client_of(server, max_connections=2) as client:
 
         async def get(n: int) -> None:
             results.append((await client.get(f"n{n}")).content)
@@ -344,20 +356,8 @@ async def test_a_get_on_a_connection_dropped_unanswered_is_sent_once_more() -> N
 
 async def test_the_resend_goes_on_a_new_connection_not_another_pooled_one() -> None:
     """Its pooled siblings may be as dead as the dropped one: the one resend opens a socket."""
-    arrived = 0
-    both = anyio.Event()
-
-    async def handler(received: Received) -> Action:
-        nonlocal arrived
-        arrived += 1
-        if arrived <= 2:  # two requests at once: two pooled connections
-            if arrived == 2:
-                both.set()
-            await both.wait()
-            return Reply(body=b"warm")
-        return DROP if arrived == 3 else Reply(body=b"ok")
-
-    async with RawServer(handler) as server, client_of(server) as client:
+    server = RawServer(first_two_together(answering(Reply(body=b"warm"), Reply(), DROP)))
+    async with server, client_of(server) as client:
         async with anyio.create_task_group() as tg:
             tg.start_soon(client.get, "warm")
             tg.start_soon(client.get, "warm")
