@@ -156,6 +156,21 @@ async def test_a_body_in_memory_and_a_streamed_body_arrive_whole() -> None:
     assert (streamed.headers["transfer-encoding"], streamed.body) == ("chunked", b"first,second")
 
 
+async def test_an_error_of_the_body_source_passes_as_it_is_and_drops_the_connection() -> None:
+    """A streamed body that fails midway raises its own error, not a network one."""
+
+    async def failing() -> AsyncIterator[bytes]:
+        yield b"half of it"
+        raise ValueError("the file shrank")
+
+    async with RawServer(answering()) as server, client_of(server) as client:
+        with pytest.raises(ValueError, match="the file shrank"):
+            await client.post("upload", content=failing())
+        assert await server.wait_all_closed() == 0
+        assert (await client.get("next")).content == b"ok"
+    assert [r.path for r in server.received] == ["/v1/next"]
+
+
 async def test_gzip_is_left_to_httpx_decoder() -> None:
     """A gzip body is left raw for httpx to inflate; a corrupt one arrives with its status."""
     good = Reply(body=gzip.compress(b'{"a": 1}'), headers=(("Content-Encoding", "gzip"),))
