@@ -163,7 +163,12 @@ class Cloutility(HasRunner):
         return self._runner.backend
 
     def statistics(self) -> ClientStatistics:
-        """Counters of requests, retries and grants (read in the loop's thread)."""
+        """Counters of requests, retries and grants (read in the loop's thread).
+
+        Closed, it is the last session's snapshot, as the async client's is.
+        """
+        if not self._runner.is_open:
+            return self._async.statistics()
         return self._runner.call_sync(self._async.statistics)
 
     # -- API -------------------------------------------------------------------

@@ -14,6 +14,7 @@ blocking ones through it:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextlib import ExitStack
@@ -191,6 +192,7 @@ class BlockingIterator(Iterator[T]):
         self._runner = runner
         self._source = source
         self._convert = convert
+        self._finished = False  # exhausted or closed: nothing left to release
 
     def __iter__(self) -> BlockingIterator[T]:
         return self
@@ -199,6 +201,7 @@ class BlockingIterator(Iterator[T]):
         try:
             item = self._runner.call(_next, self._source)
         except StopAsyncIteration:
+            self._finished = True
             raise StopIteration from None
         return self._convert(item)
 
@@ -207,6 +210,18 @@ class BlockingIterator(Iterator[T]):
         aclose = getattr(self._source, "aclose", None)
         if aclose is not None and self._runner.is_open:
             self._runner.call(aclose)
+        self._finished = True
+
+    def __del__(self) -> None:
+        # Dropped half-way (a `break`, `next(iter(...))`): close the source in the
+        # loop, without waiting for it, rather than leave an async generator to the
+        # garbage collector (trio warns with a ResourceWarning for each).
+        aclose = getattr(self._source, "aclose", None)
+        if self._finished or aclose is None or not self._runner.is_open:
+            return
+        # RuntimeError: the loop's own thread, or it is stopping; ClientStateError: closed.
+        with contextlib.suppress(RuntimeError, ClientStateError):
+            self._runner.portal().start_task_soon(aclose)
 
     def __enter__(self) -> BlockingIterator[T]:
         return self
