@@ -21,7 +21,7 @@ import itertools
 import logging
 import time
 from collections.abc import Callable, Iterable
-from typing import Protocol, TypeVar
+from typing import Literal, Protocol, TypeVar
 
 import anyio
 import attrs
@@ -53,6 +53,9 @@ next_request_id: Callable[[], int] = itertools.count(1).__next__
 
 _DEFAULT_PORTS = {"https": 443, "http": 80}
 
+#: Why an attempt is sent again (`RequestStarted.resend`).
+Resend = Literal["retry", "replay_after_401", "redirect"]
+
 
 @attrs.frozen(kw_only=True)
 class RequestStarted:
@@ -77,7 +80,7 @@ class RequestStarted:
     #: Why this attempt is sent again: ``"retry"`` (after a failure, see
     #: `RetryScheduled`), ``"replay_after_401"`` (once, with a renewed token) or
     #: ``"redirect"``; None for a call's first attempt.
-    resend: str | None = None
+    resend: Resend | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -273,7 +276,7 @@ class Instrumentation:
     # -- what the sender calls: details built from its own objects, times measured here
 
     def attempt_started(
-        self, method: str, url: httpx.URL, attempt: int, resend: str | None
+        self, method: str, url: httpx.URL, attempt: int, resend: Resend | None
     ) -> AttemptReport:
         """Report an attempt about to be sent; the report its end goes to."""
         details = RequestStarted(

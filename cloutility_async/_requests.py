@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 if TYPE_CHECKING:
+    from ._instrumentation import Resend
     from ._retry import RetryPolicy
 
 __all__ = ["Call", "RequestBuilder"]
@@ -66,7 +67,7 @@ class Call:
         self.redirects = 0
         self.replayed_401 = False
         self.attempts = 0  # sent to the transport so far: retries, the replay, redirects
-        self.resend: str | None = None  # why the next attempt is sent again (for the hooks)
+        self.resend: Resend | None = None  # why the next attempt is sent again (for the hooks)
 
 
 class RequestBuilder:

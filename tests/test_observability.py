@@ -1,4 +1,5 @@
-"""Hooks and OpenTelemetry in real sessions against the simulator, on asyncio and trio."""
+"""Hooks and OpenTelemetry in real sessions against the simulator (and a respx portal for a
+redirect), on asyncio and trio."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+from fakeportal import FakePortal
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 from telemetry import Telemetry
@@ -459,3 +461,33 @@ async def test_no_secret_in_any_span_metric_or_log_record(
     secrets = [*sim.auth.tokens, *sim.auth.sessions, sim.password, "leaked-by-a-link"]
     assert len(secrets) >= 5
     assert [secret for secret in secrets if secret in text] == []
+
+
+async def test_a_redirect_and_a_connect_error_are_attempts_of_their_call(
+    anyio_backend: str,
+) -> None:
+    """respx: a followed 301 is attempt 2 (``redirect``); a ``ConnectError`` is named in the
+    attempt's end and in its retry, and the next attempt is a ``retry``."""
+    portal = FakePortal()
+    portal.route("GET", "bunits", status_code=301, headers={"Location": "/v1/bunits2"})
+    portal.route("GET", "bunits2", json={"id": 22})
+    portal.router.get("me").mock(
+        side_effect=[httpx.ConnectError("connection refused"), httpx.Response(200, json={})]
+    )
+    hooks = Recorder()
+    async with portal.client(hooks=[hooks]) as api:
+        sender = api._port.sender()
+        assert await sender.request_json("GET", "bunits") == {"id": 22}
+        assert await sender.request_json("GET", "me") == {}
+    assert timeline(hooks.events)[len(LOGIN) :] == [
+        ("started", "GET", "/v1/bunits", 1, None),
+        ("finished", 301, None),
+        ("started", "GET", "/v1/bunits2", 2, "redirect"),
+        ("finished", 200, None),
+        ("started", "GET", "/v1/me", 1, None),
+        ("finished", None, "ConnectError"),
+        ("retry", 1, None, "ConnectError"),
+        ("started", "GET", "/v1/me", 2, "retry"),
+        ("finished", 200, None),
+    ]
+    assert_attempts_pair(hooks.events)
