@@ -32,7 +32,10 @@ that is not an object at all is recorded as ``unparsed["key[index]"]``.
 
 The fast path is all-or-nothing cattrs code, as generated for the classes; only
 when it fails does a slower field-by-field walk run, so well-formed bodies pay
-nothing for the tolerance.
+nothing for the tolerance. A tolerant read leaves each nested object (a JSON
+object in a model-typed field) unbuilt until its field is first read, and
+reports that object's drift then; a strict read builds everything at the call,
+so that it raises there.
 
 Writing back (model -> server JSON): `to_payload` is lossless. It starts from
 ``raw`` and overlays only the fields whose value differs from what ``raw``
@@ -49,6 +52,7 @@ model class's structuring function is generated once, on first use.
 
 from __future__ import annotations
 
+import contextvars
 import enum
 import re
 import sys
@@ -65,6 +69,7 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 
 from ._drift import SchemaDrift, json_type
 from ._models import ALL_MODELS, EMPTY_MAPPING, AuditLogType, Collection, Lookup, Model
+from ._models._base import Pending, build_on_access
 
 __all__ = [
     "STRICT",
@@ -611,8 +616,9 @@ class _ModelHooks:
     field (`_read_model`) to find every such value.
     """
 
-    def __init__(self, converter: cattrs.Converter) -> None:
+    def __init__(self, converter: cattrs.Converter, *, lazy: bool = False) -> None:
         self.converter = converter
+        self.lazy = lazy
         # cattrs asks for field hooks without caching them: cache ours.
         self.hooks: dict[tuple[Any, bool], _Hook] = {}
         self.pending: list[Callable[[], object]] = []
@@ -648,6 +654,8 @@ class _ModelHooks:
         def build() -> Callable[[Mapping[str, Any]], Any]:
             nonlocal built
             if built is None:
+                if self.lazy:  # here, not above: the models' cycles need the hooks first
+                    overrides.update(self._lazy_overrides(tp, origin, info))
                 built = make_dict_structure_fn(
                     tp,
                     converter,
@@ -676,6 +684,25 @@ class _ModelHooks:
         self.pending.append(build)
         return structure_model
 
+    def _lazy_overrides(self, tp: Any, origin: type[Model], info: _ModelInfo) -> dict[str, Any]:
+        """Hooks that leave nested objects unbuilt and keep track of where list items are."""
+        mapping = dict(zip(getattr(origin, "__parameters__", ()), get_args(tp), strict=False))
+        overrides: dict[str, Any] = {}
+        for field in attrs.fields(origin):
+            if field.name in _INTERNAL_FIELDS:
+                continue
+            ftype = _substitute(field.type, mapping)
+            inner = [arg for arg in get_args(ftype) if arg is not _NoneType]
+            if _is_optional(ftype) and len(inner) == 1 and _is_model(inner[0]):
+                build_on_access(origin, field.name)
+                hook = _pending_hook(field.name, inner[0], self.get(inner[0], none_ok=True))
+            elif _is_homogeneous_tuple(ftype) and _is_model(get_args(ftype)[0]):
+                hook = _items_hook(field.name, get_args(ftype)[0], self.converter)
+            else:
+                continue
+            overrides[field.name] = override(rename=info.keys[field.name], struct_hook=hook)
+        return overrides
+
 
 def _unstructure_model_factory(tp: Any, converter: cattrs.Converter) -> Callable[[Any], Any]:
     origin = _model_origin(tp)
@@ -698,9 +725,101 @@ def _unstructure_tuple_factory(tp: Any, converter: cattrs.Converter) -> Callable
     return lambda value: [handler(item) for item in value]
 
 
-def _make_converter() -> tuple[cattrs.Converter, _ModelHooks]:
+# --- tolerant reads build nested objects on first access ---------------------------------
+#
+# A tolerant read leaves each nested object of the body (a dict in a model-typed
+# field) as a `Pending` that the field builds when it is first read: a bulk run
+# that reads a consumer's name never builds its business unit, time zone and
+# lookups. What the object holds is decided only then: drift in it is recorded in
+# its own ``unparsed`` and reported to the reading's callback when it is built
+# (the parent's ``unparsed`` never depends on it: a JSON object in a model field
+# always reads as a model). Strict reads stay eager, so that drift anywhere raises
+# at the call, not at an attribute access later.
+
+#: A body's place, built only when a drift is reported: None for the body itself,
+#: then (parent, attribute) or (parent, attribute, index) for a list item.
+_Where = tuple[Any, ...] | None
+
+
+class _Context:
+    """The tolerant read under way: its reading, and where in the body it is."""
+
+    __slots__ = ("reading", "where")
+
+    def __init__(self, reading: Reading, where: _Where) -> None:
+        self.reading = reading
+        self.where = where
+
+
+def _path(where: _Where) -> str:
+    parts: list[str] = []
+    while where is not None:
+        if len(where) == 3:
+            parts.append(f".{where[1]}[{where[2]}]" if where[1] else f"[{where[2]}]")
+        else:
+            parts.append(f".{where[1]}")
+        where = where[0]
+    return "$" + "".join(reversed(parts))
+
+
+def _pending_hook(attr: str, tp: Any, shaped: _Hook) -> _Hook:
+    """A nested model field's hook: an object is left as a `Pending`; other shapes are read."""
+
+    def pending_or_read(value: Any, _: Any) -> Any:
+        if type(value) is dict:
+            context = _CONTEXT.get()
+            return Pending(_build_pending, (value, tp, context.reading, (context.where, attr)))
+        return shaped(value, tp)  # null, "", a bare name for a lookup, or raises
+
+    return pending_or_read
+
+
+def _items_hook(attr: str, elem: Any, converter: cattrs.Converter) -> _Hook:
+    """A list of models' hook that keeps track of each item's place, for its nested objects."""
+    handler = converter.get_structure_hook(elem)
+
+    def structure_items(value: Any, _: Any) -> tuple[Any, ...]:
+        if type(value) is not list:
+            if value is None or value == "":
+                return ()
+            items = _as_array(value)
+            if items is None:
+                raise _BadValue(f"expected a JSON array, got {_describe(value)}")
+            value = items
+        context = _CONTEXT.get()
+        where = context.where
+        read = []
+        try:
+            for index, item in enumerate(value):
+                context.where = (where, attr, index)
+                read.append(handler(item, elem))
+        finally:
+            context.where = where
+        return tuple(read)
+
+    return structure_items
+
+
+def _build_pending(data: dict[str, Any], tp: Any, reading: Reading, where: _Where) -> Any:
+    """Build a nested object left by a tolerant read, reporting its drift now."""
+    token = _CONTEXT.set(_Context(reading, where))
+    try:
+        try:
+            return _lazy_converter.structure(data, tp)
+        except Exception:  # drift in this object: read it field by field
+            walk = _Walk()
+            obj = _read_model(data, tp, walk, _path(where))
+        if reading.report is not None:
+            for drift, _ in walk.problems:
+                reading.report(drift)
+        return obj
+    finally:
+        _CONTEXT.reset(token)
+
+
+def _make_converter(*, lazy: bool = False) -> tuple[cattrs.Converter, _ModelHooks]:
     converter = cattrs.Converter(detailed_validation=False, forbid_extra_keys=False)
-    model_hooks = _ModelHooks(converter)
+    model_hooks = _ModelHooks(converter, lazy=lazy)
     # Exact classes go through singledispatch, which cattrs consults first: an
     # IntEnum must be registered itself or it would take int's hook.
     converter.register_structure_hook(str, lambda v, _: _to_str(v))
@@ -726,6 +845,8 @@ def _make_converter() -> tuple[cattrs.Converter, _ModelHooks]:
 #: The one converter. Per-class functions are generated on first use, once
 #: (`_model_hooks.build_all()` generates all structuring functions up front).
 _converter, _model_hooks = _make_converter()
+#: The converter of tolerant reads: the same, but nested objects are built on access.
+_lazy_converter, _lazy_hooks = _make_converter(lazy=True)
 
 
 # --- the slow path: field by field, only after the fast path failed -----------------------
@@ -749,6 +870,9 @@ class Reading:
 STRICT = Reading()
 #: Read what can be read and tell no one (for re-reading ``raw`` in `to_payload`).
 TOLERANT = Reading(strict=False)
+
+#: Set by every tolerant read (and nested build) for the hooks it runs.
+_CONTEXT: contextvars.ContextVar[_Context] = contextvars.ContextVar("cloutility_reading")
 
 
 @attrs.frozen
@@ -958,7 +1082,13 @@ def structure(data: Any, cls: type[T], reading: Reading = STRICT) -> T:
 
 def _structure(data: Any, cls: Any, reading: Reading, name: str | None) -> Any:
     try:
-        return _converter.structure(data, cls)
+        if reading.strict:
+            return _converter.structure(data, cls)
+        token = _CONTEXT.set(_Context(reading, None))
+        try:
+            return _lazy_converter.structure(data, cls)
+        finally:
+            _CONTEXT.reset(token)
     except StructureHandlerNotFoundError:
         name = name or _type_name(cls)
         raise TypeError(f"cannot structure into {name}: unsupported type") from None

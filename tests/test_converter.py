@@ -980,3 +980,56 @@ def test_drift_log_logs_each_model_field_once_and_counts_all(
     assert "got a JSON string, expected int | None" in messages[0]
     assert not any("uno" in m or "dos" in m for m in messages)
     assert caplog.records[0].drift.field == "id"  # type: ignore[attr-defined]
+
+
+# --- tolerant reads build nested objects on first access ---------------------------------
+
+
+def test_drift_in_a_nested_object_is_reported_when_it_is_first_read() -> None:
+    """A tolerant read reports a nested object's drift once, when the field is first read."""
+    seen: list[SchemaDrift] = []
+    data = {"name": "ws", "node": {"tsmName": "WS1", "locked": "yes"}}
+    consumer = structure(data, Consumer, Reading(strict=False, report=seen.append))
+    assert consumer.name == "ws"
+    assert seen == []
+    node = consumer.node
+    assert node is not None
+    assert (node.tsm_name, node.locked, node.unparsed) == ("WS1", None, {"locked": "yes"})
+    assert [(d.model, d.field, d.path) for d in seen] == [("Node", "locked", "$.node.locked")]
+    assert consumer.node is node
+    assert len(seen) == 1
+    assert consumer.unparsed == {}
+
+
+def test_a_strict_read_raises_for_drift_in_a_nested_object_at_the_call() -> None:
+    """Strict reads stay eager: the nested object's bad value raises before anything returns."""
+    data = {"name": "ws", "node": {"tsmName": "WS1", "locked": "yes"}}
+    with pytest.raises(ConversionError, match=r"\$\.node\.locked"):
+        structure(data, Consumer)
+
+
+def test_a_nested_object_of_a_list_item_reports_its_place() -> None:
+    """The path of drift in a list item's nested object names the item's index."""
+    seen: list[SchemaDrift] = []
+    items = [{"id": 1}, {"id": 2, "businessUnit": {"id": 22, "timeZone": {"offset": "x"}}}]
+    page = structure_collection({"items": items}, Consumer, Reading(False, seen.append))
+    unit = page.items[1].business_unit
+    assert unit is not None
+    assert unit.time_zone is not None
+    assert unit.time_zone.unparsed == {"offset": "x"}
+    assert [d.path for d in seen] == ["$.items[1].business_unit.time_zone.offset"]
+
+
+def test_a_model_with_unbuilt_nested_objects_behaves_like_a_built_one() -> None:
+    """Equality, hashing, repr, evolve and to_payload see the nested objects as built."""
+    data = load("consumer")
+    lazy = structure(data, Consumer, TOLERANT)
+    eager = structure(data, Consumer)
+    assert lazy == eager
+    assert hash(structure(data, Consumer, TOLERANT)) == hash(eager)
+    assert repr(structure(data, Consumer, TOLERANT)) == repr(eager)
+    assert attrs.evolve(structure(data, Consumer, TOLERANT), note="n") == attrs.evolve(
+        eager, note="n"
+    )
+    assert to_payload(structure(data, Consumer, TOLERANT)) == data
+    assert [m.raw for m in all_models(lazy)] == [m.raw for m in all_models(eager)]

@@ -9,7 +9,7 @@ from typing import Any
 
 import attrs
 
-__all__ = ["EMPTY_MAPPING", "Model"]
+__all__ = ["EMPTY_MAPPING", "Model", "Pending", "build_on_access"]
 
 #: Shared, read-only default for ``raw``, ``extra`` and ``unparsed`` of hand-built models.
 EMPTY_MAPPING: Mapping[str, Any] = MappingProxyType({})
@@ -95,3 +95,54 @@ def _rebuild(cls: type[Model], state: dict[str, Any]) -> Model:
                 value = MappingProxyType(value)
         set_attribute(obj, field.name, value)
     return obj
+
+
+class Pending:
+    """A nested model that is not built yet: ``build(*args)`` builds it on first access.
+
+    The converter leaves one in a model-typed field of a tolerantly read model
+    (an object of the body, kept as is); the field's descriptor (see
+    `build_on_access`) builds it the first time the field is read and keeps
+    the result, so nobody ever sees a `Pending`.
+    """
+
+    __slots__ = ("args", "build")
+
+    def __init__(self, build: Any, args: tuple[Any, ...]) -> None:
+        self.build = build
+        self.args = args
+
+
+class _BuildOnAccess:
+    """A field's slot that builds a `Pending` value on first read and stores the model."""
+
+    __slots__ = ("slot",)
+
+    def __init__(self, slot: Any) -> None:
+        self.slot = slot
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        if obj is None:
+            return self.slot
+        value = self.slot.__get__(obj, owner)
+        if type(value) is Pending:
+            value = value.build(*value.args)
+            self.slot.__set__(obj, value)
+        return value
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        self.slot.__set__(obj, value)
+
+    def __delete__(self, obj: Any) -> None:
+        self.slot.__delete__(obj)
+
+
+def build_on_access(cls: type[Model], name: str) -> None:
+    """Let field ``name`` of ``cls`` hold a `Pending` (once per class and field)."""
+    for owner in cls.__mro__:
+        slot = owner.__dict__.get(name)
+        if slot is not None:
+            if not isinstance(slot, _BuildOnAccess):
+                setattr(owner, name, _BuildOnAccess(slot))
+            return
+    raise AttributeError(f"{cls.__name__} has no slot {name!r}")
