@@ -522,3 +522,17 @@ async def test_activate_is_retried_when_it_certainly_did_not_act(failure: object
     async with portal.client() as api:
         assert await api.bunit(22).consumer(408).node.activate("JENNY") == "Activated"
     assert route.call_count == 2
+
+
+def test_bodies_are_decoded_by_orjson_when_the_speed_extra_is_installed() -> None:
+    """With orjson installed (the test extra has it) it decodes bodies; json decides the rest."""
+    import orjson
+
+    from cloutility_async import _responses, _transport
+
+    assert _responses._fast_loads is orjson.loads
+    ok = httpx.Response(200, content=b'{"name": "Caf\xc3\xa9", "n": [1, 2.5]}')
+    assert _transport.Sender.decode_json(ok) == {"name": "Café", "n": [1, 2.5]}
+    # orjson refuses NaN; the standard library reads it as Python always did.
+    nan = _transport.Sender.decode_json(httpx.Response(200, content=b'{"x": NaN}'))
+    assert nan["x"] != nan["x"]
