@@ -69,7 +69,7 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 
 from ._drift import SchemaDrift, json_type
 from ._models import ALL_MODELS, EMPTY_MAPPING, AuditLogType, Collection, Lookup, Model
-from ._models._base import Pending, build_on_access
+from ._models._base import Pending, build_on_access, set_builder
 
 __all__ = [
     "STRICT",
@@ -768,7 +768,7 @@ def _pending_hook(attr: str, tp: Any, shaped: _Hook) -> _Hook:
     def pending_or_read(value: Any, _: Any) -> Any:
         if type(value) is dict:
             context = _CONTEXT.get()
-            return Pending(_build_pending, (value, tp, context.reading, (context.where, attr)))
+            return Pending(value, tp, context.reading, context.where, attr)
         return shaped(value, tp)  # null, "", a bare name for a lookup, or raises
 
     return pending_or_read
@@ -800,8 +800,10 @@ def _items_hook(attr: str, elem: Any, converter: cattrs.Converter) -> _Hook:
     return structure_items
 
 
-def _build_pending(data: dict[str, Any], tp: Any, reading: Reading, where: _Where) -> Any:
+def _build_pending(pending: Pending) -> Any:
     """Build a nested object left by a tolerant read, reporting its drift now."""
+    data, tp, reading = pending.data, pending.type, pending.reading
+    where = (pending.parent, pending.attr)
     token = _CONTEXT.set(_Context(reading, where))
     try:
         try:
@@ -847,6 +849,7 @@ def _make_converter(*, lazy: bool = False) -> tuple[cattrs.Converter, _ModelHook
 _converter, _model_hooks = _make_converter()
 #: The converter of tolerant reads: the same, but nested objects are built on access.
 _lazy_converter, _lazy_hooks = _make_converter(lazy=True)
+set_builder(_build_pending)
 
 
 # --- the slow path: field by field, only after the fast path failed -----------------------

@@ -9,7 +9,7 @@ from typing import Any
 
 import attrs
 
-__all__ = ["EMPTY_MAPPING", "Model", "Pending", "build_on_access"]
+__all__ = ["EMPTY_MAPPING", "Model", "Pending", "build_on_access", "set_builder"]
 
 #: Shared, read-only default for ``raw``, ``extra`` and ``unparsed`` of hand-built models.
 EMPTY_MAPPING: Mapping[str, Any] = MappingProxyType({})
@@ -98,19 +98,32 @@ def _rebuild(cls: type[Model], state: dict[str, Any]) -> Model:
 
 
 class Pending:
-    """A nested model that is not built yet: ``build(*args)`` builds it on first access.
+    """A nested model that is not built yet; it is built on first access.
 
     The converter leaves one in a model-typed field of a tolerantly read model
     (an object of the body, kept as is); the field's descriptor (see
-    `build_on_access`) builds it the first time the field is read and keeps
-    the result, so nobody ever sees a `Pending`.
+    `build_on_access`) builds it the first time the field is read, with the
+    builder the converter registered (`set_builder`), and keeps the result, so
+    nobody ever sees a `Pending`. Small on purpose: a bulk run keeps many.
     """
 
-    __slots__ = ("args", "build")
+    __slots__ = ("attr", "data", "parent", "reading", "type")
 
-    def __init__(self, build: Any, args: tuple[Any, ...]) -> None:
-        self.build = build
-        self.args = args
+    def __init__(self, data: Any, type: Any, reading: Any, parent: Any, attr: str) -> None:
+        self.data = data
+        self.type = type
+        self.reading = reading
+        self.parent = parent  # where in the body the owner is
+        self.attr = attr
+
+
+_builder: Any = None
+
+
+def set_builder(builder: Any) -> None:
+    """Register the function that turns a `Pending` into its model."""
+    global _builder
+    _builder = builder
 
 
 class _BuildOnAccess:
@@ -126,7 +139,7 @@ class _BuildOnAccess:
             return self.slot
         value = self.slot.__get__(obj, owner)
         if type(value) is Pending:
-            value = value.build(*value.args)
+            value = _builder(value)
             self.slot.__set__(obj, value)
         return value
 
