@@ -1,5 +1,6 @@
 """cloutility-async: the async Python SDK for the Cloutility REST API."""
 
+from . import _lean_httpx  # noqa: F401  (first: httpx without its command line)
 from ._auth import Token, TokenHook
 from ._client import DEFAULT_BASE_URL, Cloutility
 from ._concurrency import Err, MapResult, MapStream, Ok
