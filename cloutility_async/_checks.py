@@ -6,6 +6,7 @@ import datetime as dt
 import re
 from typing import Any
 
+from ._converter import format_datetime
 from ._exceptions import ValidationError
 
 __all__ = ["check_id", "check_name", "check_node_name", "iso_utc", "maybe_iso_utc"]
@@ -58,18 +59,12 @@ def _aware(value: dt.datetime, what: str) -> dt.datetime:
 
 
 def iso_utc(value: Any, what: str = "date") -> str:
-    """ISO 8601 in UTC with a ``Z``; dates are midnight UTC, naive datetimes are refused."""
+    """ISO 8601 in UTC with a ``Z`` (`format_datetime`); naive datetimes are refused."""
     if isinstance(value, dt.datetime):
-        moment = _aware(value, what)
-    elif isinstance(value, dt.date):
-        moment = dt.datetime(value.year, value.month, value.day, tzinfo=dt.timezone.utc)
-    else:
-        raise ValidationError(f"{what} must be a datetime or a date, got {value!r}")
-    moment = moment.astimezone(dt.timezone.utc)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    if moment.microsecond:
-        text += f".{moment.microsecond:06d}".rstrip("0")
-    return text + "Z"
+        return format_datetime(_aware(value, what))
+    if isinstance(value, dt.date):
+        return format_datetime(value)  # midnight UTC
+    raise ValidationError(f"{what} must be a datetime or a date, got {value!r}")
 
 
 def maybe_iso_utc(value: Any, what: str) -> str | None:

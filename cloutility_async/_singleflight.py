@@ -5,7 +5,7 @@ runs in the background. Other callers wait for it and get the same result
 or the same error. A leader that is cancelled hands over: one waiter becomes
 the new leader and calls again, so cancelling one caller never cancels the
 others. Outcomes are not kept once the call is done: a failure is never
-cached, and ``forget`` lets a write make later callers start afresh.
+cached, and ``forget_prefix`` lets a write make later callers start afresh.
 """
 
 from __future__ import annotations
@@ -42,12 +42,9 @@ class SingleFlight:
     def __len__(self) -> int:
         return len(self._flights)
 
-    def forget(self, key: Hashable) -> None:
-        """Later callers of ``key`` start a new call (waiters of the old one keep it)."""
-        self._flights.pop(key, None)
-
     def forget_prefix(self, prefix: str) -> None:
-        """``forget`` every key (a URL) that starts with ``prefix``."""
+        """Later callers of every key (a URL) that starts with ``prefix`` start a new call
+        (waiters of the old ones keep theirs)."""
         for key in [k for k in self._flights if isinstance(k, str) and k.startswith(prefix)]:
             del self._flights[key]
 

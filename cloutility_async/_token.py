@@ -16,6 +16,8 @@ from typing import Any
 
 import attrs
 
+from ._converter import format_datetime
+
 __all__ = ["Token"]
 
 _UTC = dt.timezone.utc
@@ -71,7 +73,7 @@ class Token:
                 "refresh_token": self.refresh_token,
                 "token_type": self.token_type,
                 "expires_in": self.expires_in,
-                "expires_at": self.expires_at.isoformat().replace("+00:00", "Z"),
+                "expires_at": format_datetime(self.expires_at),
                 "client_id": self.client_id,
                 "username": self.username,
             },

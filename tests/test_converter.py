@@ -343,7 +343,7 @@ def test_a_date_of_the_first_day_that_is_not_the_default_is_kept() -> None:
 
 def test_parse_datetime_without_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
     """The regular-expression parser (used on Python 3.10) reads every shape too."""
-    monkeypatch.setattr(_converter, "_FAST_ISO", False)
+    monkeypatch.setattr(_converter._dates, "_FAST_ISO", False)
     assert parse_datetime("2023-06-10T11:10:11.321Z") == datetime(
         2023, 6, 10, 11, 10, 11, 321000, tzinfo=UTC
     )
@@ -719,14 +719,16 @@ def test_datetime_round_trip() -> None:
 
 def test_every_structuring_function_generates() -> None:
     """The per-class functions of all models can be generated up front."""
-    _converter._model_hooks.build_all()
-    assert _converter._model_hooks.pending == []
-    assert len(_converter._model_hooks.hooks) >= len(ALL_MODELS)
+    for hooks in (_converter._hooks.strict_hooks, _converter._hooks.lazy_hooks):
+        hooks.build_all()
+        assert hooks.pending == []
+        assert len(hooks.hooks) >= len(ALL_MODELS)
 
 
 def test_converter_is_private() -> None:
-    """The module has its own converter and leaves cattrs' global one alone."""
-    assert _converter._converter is not cattrs.global_converter
+    """The package has its own converters and leaves cattrs' global one alone."""
+    assert _converter._hooks.strict_converter is not cattrs.global_converter
+    assert _converter._hooks.lazy_converter is not cattrs.global_converter
     assert cattrs.structure("12", int) == 12
     with pytest.raises(ValueError, match="invalid literal"):
         cattrs.structure("12.5", int)

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Generator
 from typing import Any
 
 from .. import _hypermedia as routes
 from .._checks import by_id, check_id, check_name
-from .._converter import format_datetime, format_timespan, to_payload
+from .._converter import camel, json_value
 from .._models import (
     BackupServer,
     BusinessUnit,
     ClientOptionSet,
     Consumer,
     Domain,
-    Model,
     TimeZone,
     User,
 )
@@ -25,11 +23,6 @@ from .billing import BillingMixin
 from .consumers import ConsumerRef
 
 __all__ = ["BusinessUnitRef"]
-
-
-def camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
 class BusinessUnitRef(BillingMixin):
@@ -115,18 +108,4 @@ class BusinessUnitRef(BillingMixin):
 
 def _fields(fields: dict[str, Any]) -> dict[str, Any]:
     """Extra keyword fields as JSON: snake_case names become camelCase keys."""
-    return {camel(key): _json_value(value) for key, value in fields.items()}
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, Model):
-        return to_payload(value)
-    if isinstance(value, (dt.datetime, dt.date)):
-        return format_datetime(value)
-    if isinstance(value, dt.timedelta):
-        return format_timespan(value)
-    if isinstance(value, (list, tuple)):
-        return [_json_value(item) for item in value]
-    if isinstance(value, dict):
-        return {key: _json_value(item) for key, item in value.items()}
-    return value
+    return {camel(key): json_value(value) for key, value in fields.items()}

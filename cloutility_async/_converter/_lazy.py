@@ -1,0 +1,97 @@
+"""Tolerant reads build nested objects on first access.
+
+A tolerant read leaves each nested object of the body (a dict in a model-typed
+field) as a `Pending` that the field builds when it is first read: a bulk run
+that reads a consumer's name never builds its business unit, time zone and
+lookups. What the object holds is decided only then: drift in it is recorded in
+its own ``unparsed`` and reported to the reading's callback when it is built
+(the parent's ``unparsed`` never depends on it: a JSON object in a model field
+always reads as a model). Strict reads stay eager, so that drift anywhere raises
+at the call, not at an attribute access later.
+
+These are the hooks of the tolerant converter's nested fields; the build itself
+is ``_structure.build_pending``.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from typing import TYPE_CHECKING, Any
+
+from .._models._base import Pending
+from ._reading import BadValue, Reading, describe
+from ._shapes import as_array
+
+if TYPE_CHECKING:
+    import cattrs
+
+    from ._scalars import Hook
+
+__all__ = ["CONTEXT", "Context", "Where", "body_path", "items_hook", "pending_hook"]
+
+#: A body's place, built only when a drift is reported: None for the body itself,
+#: then (parent, attribute) or (parent, attribute, index) for a list item.
+Where = tuple[Any, ...] | None
+
+
+class Context:
+    """The tolerant read under way: its reading, and where in the body it is."""
+
+    __slots__ = ("reading", "where")
+
+    def __init__(self, reading: Reading, where: Where) -> None:
+        self.reading = reading
+        self.where = where
+
+
+def body_path(where: Where) -> str:
+    parts: list[str] = []
+    while where is not None:
+        if len(where) == 3:
+            parts.append(f".{where[1]}[{where[2]}]" if where[1] else f"[{where[2]}]")
+        else:
+            parts.append(f".{where[1]}")
+        where = where[0]
+    return "$" + "".join(reversed(parts))
+
+
+def pending_hook(attr: str, tp: Any, shaped: Hook) -> Hook:
+    """A nested model field's hook: an object is left as a `Pending`; other shapes are read."""
+
+    def pending_or_read(value: Any, _: Any) -> Any:
+        if type(value) is dict:
+            context = CONTEXT.get()
+            return Pending(value, tp, context.reading, context.where, attr)
+        return shaped(value, tp)  # null, "", a bare name for a lookup, or raises
+
+    return pending_or_read
+
+
+def items_hook(attr: str, elem: Any, converter: cattrs.Converter) -> Hook:
+    """A list of models' hook that keeps track of each item's place, for its nested objects."""
+    handler = converter.get_structure_hook(elem)
+
+    def structure_items(value: Any, _: Any) -> tuple[Any, ...]:
+        if type(value) is not list:
+            if value is None or value == "":
+                return ()
+            items = as_array(value)
+            if items is None:
+                raise BadValue(f"expected a JSON array, got {describe(value)}")
+            value = items
+        context = CONTEXT.get()
+        where = context.where
+        read = []
+        try:
+            for index, item in enumerate(value):
+                context.where = (where, attr, index)
+                read.append(handler(item, elem))
+        finally:
+            context.where = where
+        return tuple(read)
+
+    return structure_items
+
+
+#: Set by every tolerant read (and nested build) for the hooks it runs.
+CONTEXT: contextvars.ContextVar[Context] = contextvars.ContextVar("cloutility_reading")

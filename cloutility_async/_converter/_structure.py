@@ -1,0 +1,108 @@
+"""Reading JSON into models: the generated fast path first, the field-by-field walk if it fails."""
+
+from __future__ import annotations
+
+import types
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from cattrs.errors import StructureHandlerNotFoundError
+
+from .._models import Collection
+from .._models._base import set_builder
+from ._fieldwalk import Walk, read_model, read_top
+from ._hooks import lazy_converter, strict_converter
+from ._lazy import CONTEXT, Context, body_path
+from ._reading import STRICT, ConversionError, Reading
+from ._shapes import type_name
+
+if TYPE_CHECKING:
+    from .._models._base import Pending
+
+__all__ = ["build_pending", "read", "structure", "structure_collection", "structure_list"]
+
+T = TypeVar("T")
+
+
+def structure(data: Any, cls: type[T], reading: Reading = STRICT) -> T:
+    """Convert decoded JSON into ``cls`` (a model, ``Collection[X]``, ``tuple[X, ...]``, ...).
+
+    Tolerant as the package docstring says; ``reading`` says what happens
+    to a value that still cannot be read. A body that is not even of the kind
+    ``cls`` needs (a string for a model) raises `ConversionError` either way.
+    """
+    result: T = read(data, cls, reading, None)
+    return result
+
+
+def read(data: Any, cls: Any, reading: Reading, name: str | None) -> Any:
+    """`structure` with the type name its errors give (``None``: from ``cls``)."""
+    try:
+        if reading.strict:
+            return strict_converter.structure(data, cls)
+        token = CONTEXT.set(Context(reading, None))
+        try:
+            return lazy_converter.structure(data, cls)
+        finally:
+            CONTEXT.reset(token)
+    except StructureHandlerNotFoundError:
+        name = name or type_name(cls)
+        raise TypeError(f"cannot structure into {name}: unsupported type") from None
+    except Exception as exc:
+        error = exc
+    name = name or type_name(cls)
+    walk = Walk()
+    result = read_top(data, cls, walk, name, error)
+    if walk.problems:
+        if reading.strict:
+            raise ConversionError(name, [f"{message} @ {d.path}" for d, message in walk.problems])
+        if reading.report is not None:
+            for drift, _ in walk.problems:
+                reading.report(drift)
+    return result
+
+
+def structure_list(data: Any, cls: type[T], reading: Reading = STRICT) -> list[T]:
+    """Convert a JSON array of objects into a list of ``cls``; ``null`` gives ``[]``.
+
+    Tolerant: an item that cannot be read is left out and reported (a list has
+    no ``unparsed`` of its own; `structure_collection` keeps them).
+    """
+    cls_tuple = types.GenericAlias(tuple, (cls, ...))
+    items: tuple[T, ...] = read(data, cls_tuple, reading, f"list[{type_name(cls)}]")
+    return list(items)
+
+
+def structure_collection(data: Any, item_cls: type[T], reading: Reading = STRICT) -> Collection[T]:
+    """Convert a list body ``{href, total, offset, first, items}`` into a `Collection`.
+
+    A bare JSON array is accepted as the items of a collection (``raw`` is then
+    ``{"items": [...]}``). Tolerant: an item that cannot be read at all is
+    recorded in the collection's ``unparsed`` as ``"items[index]"``.
+    """
+    if isinstance(data, list):
+        data = {"items": data}
+    tp = cast(Any, Collection)[item_cls]
+    collection: Collection[T] = read(data, tp, reading, None)
+    return collection
+
+
+def build_pending(pending: Pending) -> Any:
+    """Build a nested object left by a tolerant read, reporting its drift now."""
+    data, tp, reading = pending.data, pending.type, pending.reading
+    where = (pending.parent, pending.attr)
+    token = CONTEXT.set(Context(reading, where))
+    try:
+        try:
+            return lazy_converter.structure(data, tp)
+        except Exception:  # drift in this object: read it field by field
+            walk = Walk()
+            obj = read_model(data, tp, walk, body_path(where))
+        if reading.report is not None:
+            for drift, _ in walk.problems:
+                reading.report(drift)
+        return obj
+    finally:
+        CONTEXT.reset(token)
+
+
+set_builder(build_pending)
