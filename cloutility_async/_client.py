@@ -9,7 +9,7 @@ from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, 
 from contextlib import AsyncExitStack
 from functools import partial
 from types import TracebackType
-from typing import Any, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import anyio
 import httpx
@@ -27,20 +27,6 @@ from ._exceptions import ClientStateError, ConfigurationError, ValidationError
 from ._hypermedia import action_request, repeatable
 from ._instrumentation import Hooks, Instrumentation, check_hooks
 from ._interception import httpx_is_intercepted
-from ._models import (
-    APIEndpoint,
-    BusinessUnit,
-    Collection,
-    Consumer,
-    Model,
-    Node,
-    NodeOperatingSystem,
-    NodeType,
-    NodeWarningType,
-    SimpleBusinessUnit,
-    TimeZone,
-    User,
-)
 from ._option_checks import (
     check_base_url,
     check_callback,
@@ -55,7 +41,7 @@ from ._option_checks import (
 from ._options import ClientOptions, Unpack, check_options
 from ._resources._base import CollectionRef, Ref, ResourceRef
 from ._resources._port import Port
-from ._resources._routes import ref_for_url
+from ._resources._routes import proxy_class, ref_for_url
 from ._resources.business_units import BusinessUnitRef
 from ._resources.catalog import TimeZoneRef
 from ._resources.consumers import ConsumerRef
@@ -67,12 +53,28 @@ from ._transport import Sender
 from ._version import __version__
 from ._walk import ConsumerEntry, UnitError, UnitErrors, check_unit_errors, walk
 
+if TYPE_CHECKING:
+    from ._models import (
+        APIEndpoint,
+        BusinessUnit,
+        Collection,
+        Consumer,
+        Model,
+        Node,
+        NodeOperatingSystem,
+        NodeType,
+        NodeWarningType,
+        SimpleBusinessUnit,
+        TimeZone,
+        User,
+    )
+
 __all__ = ["DEFAULT_BASE_URL", "ClientStatistics", "Cloutility", "ConsumerEntry", "UnitError"]
 
 T = TypeVar("T")
 R = TypeVar("R")
 M = TypeVar("M")
-AnyModel = TypeVar("AnyModel", bound=Model)
+AnyModel = TypeVar("AnyModel", bound="Model")
 
 logger = logging.getLogger("cloutility_async")
 
@@ -86,13 +88,6 @@ ENV_VARS = {
 
 
 # What ``ref()`` promises for each kind of model (its overloads say the same).
-_REF_OF_MODEL: tuple[tuple[type[Model], type[Ref]], ...] = (
-    (Consumer, ConsumerRef),
-    (BusinessUnit, BusinessUnitRef),
-    (Node, NodeRef),
-    (TimeZone, TimeZoneRef),
-    (Collection, CollectionRef),
-)
 
 
 class Cloutility:
@@ -479,6 +474,8 @@ class Cloutility:
         ``base_url``, or a model whose href is not of its kind, raises
         ``ValidationError`` before any I/O.
         """
+        from ._models import Model, SimpleBusinessUnit  # loaded with the first answer
+
         if isinstance(target, SimpleBusinessUnit):
             if target.id is None:
                 raise ValidationError("this business unit has no id to follow")
@@ -491,7 +488,7 @@ class Cloutility:
         if not href:
             raise ValidationError(f"{type(target).__name__} has no href to follow")
         ref = ref_for_url(self._port, href)
-        expected = next((r for m, r in _REF_OF_MODEL if isinstance(target, m)), None)
+        expected = proxy_class(target)
         if not (
             isinstance(ref, expected)
             if expected is not None
@@ -594,6 +591,8 @@ class Cloutility:
         other unit is walked first, then the first unit's error is raised.
         The arguments are checked at once, before any request.
         """
+        from ._models import SimpleBusinessUnit
+
         if root is not None and not isinstance(root, SimpleBusinessUnit):
             root = check_id(root, "root")
         mode = check_unit_errors(unit_errors)

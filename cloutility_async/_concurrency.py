@@ -13,13 +13,12 @@ many items there are.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import inspect
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from functools import partial
-from typing import Any, Generic, Literal, NoReturn, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, NoReturn, Protocol, TypeVar
 
 import anyio
 import anyio.lowlevel
@@ -29,6 +28,9 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectSendStream
 
 from ._exceptions import ClientStateError, ValidationError
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["Err", "Limiter", "MapResult", "MapStream", "Ok", "check_concurrency", "limiter_for"]
 
@@ -75,6 +77,8 @@ class FutureLimiter:
         if self._free:
             self._free -= 1
             return
+        import asyncio  # a waiter's only: trio, and import cloutility_async, never load it
+
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         try:

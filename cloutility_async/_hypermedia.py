@@ -19,37 +19,26 @@ import datetime as dt
 import enum
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import attrs
 import httpx
 
 from ._checks import bool_param, iso_utc
 from ._exceptions import ValidationError
-from ._models import (
-    Address,
-    APIEndpoint,
-    AuditLogEntry,
-    BackupServer,
-    BillingData,
-    BusinessUnit,
-    ClientOptionSet,
-    Consumer,
-    Contract,
-    Domain,
-    Filespace,
-    Invoice,
-    InvoiceFile,
-    Job,
-    Node,
-    NodeOperatingSystem,
-    NodeReport,
-    NodeType,
-    NodeWarningType,
-    SimpleBusinessUnit,
-    TimeZone,
-    User,
-)
+
+if TYPE_CHECKING:
+    from . import _models as models
+    from ._models import APIEndpoint
+else:
+
+    class _ModelNames:
+        """``models.Consumer`` is ``"Consumer"``: the table names the classes (see `Route`)."""
+
+        def __getattr__(self, name: str) -> str:
+            return name
+
+    models = _ModelNames()
 from ._retry import repeatable  # a route's default: the retry policy's answer for its method
 
 __all__ = [
@@ -213,11 +202,16 @@ class Route(Generic[M]):
     that may have reached the server can be repeated (a GET that changes
     state is not); ``follow`` what ``api.ref()`` makes of an href of it.
     Placeholders are ids (``{bunit}``), or ``{date}`` for ``YYYY-MM-DD``.
+
+    The table names its model classes (``models.Consumer`` is ``"Consumer"`` at
+    run time) and ``model`` looks each up on first use: the classes, most of
+    ``import cloutility_async``, are imported by the first request, not here.
     """
 
     method: str
     template: str
-    model: type[M]
+    # Not compared: it changes from the name to the class on first use.
+    _model: type[M] = attrs.field(alias="model", eq=False)
     many: bool = False
     follow: Follow | None = None
     retry_safe: bool = attrs.field(
@@ -232,6 +226,18 @@ class Route(Generic[M]):
         )
         object.__setattr__(self, "pattern", re.compile(regex))
         object.__setattr__(self, "_format", _PLACEHOLDER.sub("{}", self.template))
+
+    @property
+    def model(self) -> type[M]:
+        """What the answer is read as (see the class docstring)."""
+        model: Any = self._model
+        if type(model) is str:
+            from . import _models
+
+            model = getattr(_models, model)
+            object.__setattr__(self, "_model", model)
+        resolved: type[M] = model
+        return resolved
 
     @property
     def shared(self) -> bool:
@@ -276,75 +282,75 @@ _S = _B + "/defaultserver"
 
 # The client's own routes.
 FULL_VERSION = _route("GET", "fullVersion", str)
-ME = _route("GET", "me", User)
-BUNIT_TREE = _route("GET", "bunits", SimpleBusinessUnit, follow=False)
-SEARCH_BUNITS = _route("GET", "search/bunits", BusinessUnit, many=True, follow=False)
-TIMEZONES = _route("GET", "timezones", TimeZone, many=True)
-TIMEZONE = _route("GET", "timezones/{timezone}", TimeZone, follow=Follow.TIMEZONE)
+ME = _route("GET", "me", models.User)
+BUNIT_TREE = _route("GET", "bunits", models.SimpleBusinessUnit, follow=False)
+SEARCH_BUNITS = _route("GET", "search/bunits", models.BusinessUnit, many=True, follow=False)
+TIMEZONES = _route("GET", "timezones", models.TimeZone, many=True)
+TIMEZONE = _route("GET", "timezones/{timezone}", models.TimeZone, follow=Follow.TIMEZONE)
 TIMEZONE_OFFSET = _route("GET", "timezones/{timezone}/offset", object)
-OPERATING_SYSTEMS = _route("GET", "nodeoperatingsystems", NodeOperatingSystem, many=True)
-OPERATING_SYSTEM = _route("GET", "nodeoperatingsystems/{id}", NodeOperatingSystem)
-NODE_TYPES = _route("GET", "nodetypes", NodeType, many=True)
-NODE_TYPE = _route("GET", "nodetypes/{id}", NodeType)
-WARNING_TYPES = _route("GET", "nodewarningtypes", NodeWarningType, many=True)
-WARNING_TYPE = _route("GET", "nodewarningtypes/{id}", NodeWarningType)
+OPERATING_SYSTEMS = _route("GET", "nodeoperatingsystems", models.NodeOperatingSystem, many=True)
+OPERATING_SYSTEM = _route("GET", "nodeoperatingsystems/{id}", models.NodeOperatingSystem)
+NODE_TYPES = _route("GET", "nodetypes", models.NodeType, many=True)
+NODE_TYPE = _route("GET", "nodetypes/{id}", models.NodeType)
+WARNING_TYPES = _route("GET", "nodewarningtypes", models.NodeWarningType, many=True)
+WARNING_TYPE = _route("GET", "nodewarningtypes/{id}", models.NodeWarningType)
 
 # Business units.
-BUNIT = _route("GET", _B, BusinessUnit, follow=Follow.BUNIT)
-BUNIT_UPDATE = _route("PUT", _B, BusinessUnit)
+BUNIT = _route("GET", _B, models.BusinessUnit, follow=Follow.BUNIT)
+BUNIT_UPDATE = _route("PUT", _B, models.BusinessUnit)
 BUNIT_DELETE = _route("DELETE", _B, NO_BODY)
-BUNIT_CHILDREN = _route("GET", _B + "/bunits", BusinessUnit, many=True)
-BUNIT_CREATE_CHILD = _route("POST", _B + "/bunits", BusinessUnit)
-BUNIT_ANCESTORS = _route("GET", _B + "/ancestors", BusinessUnit, many=True)
-BUNIT_USERS = _route("GET", _B + "/users", User, many=True)
-BUNIT_USER = _route("GET", _B + "/users/{user}", User)
-BUNIT_ADDRESSES = _route("GET", _B + "/addresses", Address, many=True)
-BUNIT_CONSUMERS = _route("GET", _B + "/consumers", Consumer, many=True)
-CONSUMER_CREATE = _route("POST", _B + "/consumers", Consumer)
-DEFAULT_SERVER = _route("GET", _S, BackupServer)
-DOMAINS = _route("GET", _S + "/domains", Domain, many=True)
-DOMAIN = _route("GET", _S + "/domains/{domain}", Domain)
-OPTION_SETS = _route("GET", _S + "/clientoptionsets", ClientOptionSet, many=True)
-OPTION_SET = _route("GET", _S + "/clientoptionsets/{set}", ClientOptionSet)
+BUNIT_CHILDREN = _route("GET", _B + "/bunits", models.BusinessUnit, many=True)
+BUNIT_CREATE_CHILD = _route("POST", _B + "/bunits", models.BusinessUnit)
+BUNIT_ANCESTORS = _route("GET", _B + "/ancestors", models.BusinessUnit, many=True)
+BUNIT_USERS = _route("GET", _B + "/users", models.User, many=True)
+BUNIT_USER = _route("GET", _B + "/users/{user}", models.User)
+BUNIT_ADDRESSES = _route("GET", _B + "/addresses", models.Address, many=True)
+BUNIT_CONSUMERS = _route("GET", _B + "/consumers", models.Consumer, many=True)
+CONSUMER_CREATE = _route("POST", _B + "/consumers", models.Consumer)
+DEFAULT_SERVER = _route("GET", _S, models.BackupServer)
+DOMAINS = _route("GET", _S + "/domains", models.Domain, many=True)
+DOMAIN = _route("GET", _S + "/domains/{domain}", models.Domain)
+OPTION_SETS = _route("GET", _S + "/clientoptionsets", models.ClientOptionSet, many=True)
+OPTION_SET = _route("GET", _S + "/clientoptionsets/{set}", models.ClientOptionSet)
 
 # Billing of a business unit.
-CONTRACT = _route("GET", _B + "/contract", Contract)
-INVOICES = _route("GET", _B + "/invoices", Invoice, many=True)
-INVOICE = _route("GET", _B + "/invoices/{date}", Invoice)
-INVOICE_FILES = _route("GET", _B + "/invoicefiles", InvoiceFile, many=True)
-INVOICE_FILE_UPLOAD = _route("POST", _B + "/invoicefiles", InvoiceFile)
+CONTRACT = _route("GET", _B + "/contract", models.Contract)
+INVOICES = _route("GET", _B + "/invoices", models.Invoice, many=True)
+INVOICE = _route("GET", _B + "/invoices/{date}", models.Invoice)
+INVOICE_FILES = _route("GET", _B + "/invoicefiles", models.InvoiceFile, many=True)
+INVOICE_FILE_UPLOAD = _route("POST", _B + "/invoicefiles", models.InvoiceFile)
 INVOICE_FILE_CONTENT = _route("GET", _B + "/invoicefiles/{file}", bytes)
-BILLING = _route("GET", _B + "/billing", BillingData, many=True)
-BILLING_FOR = _route("GET", _B + "/billing/{date}", BillingData)
+BILLING = _route("GET", _B + "/billing", models.BillingData, many=True)
+BILLING_FOR = _route("GET", _B + "/billing/{date}", models.BillingData)
 
 # Consumption units.
-CONSUMER = _route("GET", _C, Consumer, follow=Follow.CONSUMER)
-CONSUMER_UPDATE = _route("PUT", _C, Consumer)
+CONSUMER = _route("GET", _C, models.Consumer, follow=Follow.CONSUMER)
+CONSUMER_UPDATE = _route("PUT", _C, models.Consumer)
 CONSUMER_DELETE = _route("DELETE", _C, NO_BODY)
-AUDIT_LOGS = _route("GET", _C + "/auditlogs", AuditLogEntry, many=True)
-AUDIT_LOG_ENTRY = _route("GET", _C + "/auditlogs/{entry}", AuditLogEntry)
-REPORTS = _route("GET", _C + "/reports", NodeReport, many=True)
-REPORT_LATEST = _route("GET", _C + "/reports/latest", NodeReport)
-REPORT = _route("GET", _C + "/reports/{report}", NodeReport)
-JOBS = _route("GET", _C + "/jobs", Job, many=True)
-FIRST_JOB = _route("GET", _C + "/jobs/first", Job)
-JOB = _route("GET", _C + "/jobs/{job}", Job)
+AUDIT_LOGS = _route("GET", _C + "/auditlogs", models.AuditLogEntry, many=True)
+AUDIT_LOG_ENTRY = _route("GET", _C + "/auditlogs/{entry}", models.AuditLogEntry)
+REPORTS = _route("GET", _C + "/reports", models.NodeReport, many=True)
+REPORT_LATEST = _route("GET", _C + "/reports/latest", models.NodeReport)
+REPORT = _route("GET", _C + "/reports/{report}", models.NodeReport)
+JOBS = _route("GET", _C + "/jobs", models.Job, many=True)
+FIRST_JOB = _route("GET", _C + "/jobs/first", models.Job)
+JOB = _route("GET", _C + "/jobs/{job}", models.Job)
 
 # The backup node of a consumer.
-NODE = _route("GET", _N, Node, follow=Follow.NODE)
-NODE_CREATE = _route("POST", _N, Node)
-NODE_UPDATE = _route("PUT", _N, Node)
+NODE = _route("GET", _N, models.Node, follow=Follow.NODE)
+NODE_CREATE = _route("POST", _N, models.Node)
+NODE_UPDATE = _route("PUT", _N, models.Node)
 NODE_DELETE = _route("DELETE", _N, NO_BODY)
-NODE_PASSWORD = _route("POST", _N + "/password", Node)
+NODE_PASSWORD = _route("POST", _N + "/password", models.Node)
 NODE_SUGGESTED_NAME = _route("GET", _N + "/spname", str)
 # A GET that changes state: repeated only when it certainly never reached the server.
 NODE_ACTIVATE = _route("GET", _N + "/activate", str, retry_safe=False)
-FILESPACES = _route("GET", _N + "/filespaces", Filespace, many=True)
-FILESPACE = _route("GET", _N + "/filespaces/{filespace}", Filespace)
-PROXY_NODES = _route("GET", _N + "/possibleproxynodes", Node, many=True)
-PROXY_AGENT_ADD = _route("POST", _N + "/proxyagents", Node)
+FILESPACES = _route("GET", _N + "/filespaces", models.Filespace, many=True)
+FILESPACE = _route("GET", _N + "/filespaces/{filespace}", models.Filespace)
+PROXY_NODES = _route("GET", _N + "/possibleproxynodes", models.Node, many=True)
+PROXY_AGENT_ADD = _route("POST", _N + "/proxyagents", models.Node)
 PROXY_AGENT_REMOVE = _route("DELETE", _N + "/proxyagents/{agent}", NO_BODY)
-PROXY_TARGET_ADD = _route("POST", _N + "/proxytargets", Node)
+PROXY_TARGET_ADD = _route("POST", _N + "/proxytargets", models.Node)
 PROXY_TARGET_REMOVE = _route("DELETE", _N + "/proxytargets/{target}", NO_BODY)
 
 #: Every route of the SDK, in declaration order.

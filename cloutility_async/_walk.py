@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import attrs
 
 from ._exceptions import DecodeError, ValidationError
-from ._models import Consumer, SimpleBusinessUnit
 from ._resources.consumers import ConsumerRef
 
 if TYPE_CHECKING:
     from ._client import Cloutility
+    from ._models import Consumer, SimpleBusinessUnit
 
 __all__ = [
     "ConsumerEntry",
@@ -145,6 +145,8 @@ async def walk(
     unit_errors: UnitErrors,
 ) -> AsyncGenerator[ConsumerEntry | UnitError, None]:
     """Every consumer under ``root`` (an id, a tree already fetched, or the caller's)."""
+    from ._models import SimpleBusinessUnit  # loaded by the first request, if not before
+
     tree = root if isinstance(root, SimpleBusinessUnit) else await api.bunit_tree(root)
     failed: list[UnitError] = []
 

@@ -15,8 +15,8 @@ from cloutility_async import (
     DecodeError,
     ServerError,
     ValidationError,
+    _converter,
 )
-from cloutility_async._resources import _port
 from tests.fakeportal import FakePortal
 from tests.rawserver import RawServer, Received, Reply
 
@@ -66,7 +66,7 @@ async def test_a_model_nested_past_the_recursion_limit_is_a_decode_error(
     def exhausted(*args: object) -> object:
         raise RecursionError("maximum recursion depth exceeded")
 
-    monkeypatch.setattr(_port, "structure", exhausted)
+    monkeypatch.setattr(_converter, "structure", exhausted)
     portal = FakePortal()
     portal.route("GET", "bunits/5", json={"id": 5})
     async with portal.client() as api:

@@ -16,14 +16,19 @@ INCLUDED_PRIVATE_MEMBERS = {"__version__"}
 
 
 def _public_members(module: types.ModuleType) -> set[str]:
-    """Names a user sees with ``dir()``, minus the package's own submodules."""
+    """Names a user sees with ``dir()``, minus the package's own submodules.
+
+    ``dir()``, not ``vars()``: a name the module loads on first use (its
+    ``__getattr__``) counts as soon as it can be reached.
+    """
     return {
         name
-        for name, value in vars(module).items()
+        for name in dir(module)
         # "@py_builtins" and the like: pytest's assertion rewriting of plugin modules.
         if (not name.startswith(("_", "@")) or name in INCLUDED_PRIVATE_MEMBERS)
         and not (
-            isinstance(value, types.ModuleType) and value.__name__.startswith(f"{module.__name__}.")
+            isinstance(value := getattr(module, name), types.ModuleType)
+            and value.__name__.startswith(f"{module.__name__}.")
         )
     }
 

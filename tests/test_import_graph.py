@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -31,8 +33,10 @@ def imported_modules(path: Path) -> set[str]:
                 target = ".".join([*base, node.module] if node.module else base)
             else:
                 target = node.module or ""
-            found.add(target)
-            # ``from . import _history`` imports the module ``<package>._history``.
+            # ``from . import _history`` imports the module ``<package>._history``; the
+            # package itself, an ancestor of this module, is initialised already.
+            if node.module or not node.level:
+                found.add(target)
             found.update(f"{target}.{alias.name}" for alias in node.names)
     return found
 
@@ -118,3 +122,19 @@ def test_auth_never_imports_the_transport() -> None:
         "cloutility_async._client",
     }
     assert not reached & transports
+
+
+def test_importing_the_package_leaves_models_converter_and_httpcore_for_later() -> None:
+    """``import cloutility_async`` loads no model class, no cattrs, no httpcore (nor trio
+    through it) and no asyncio: most of its import time, all loaded on first use."""
+    later = ("cloutility_async._models", "cloutility_async._converter._hooks", "cattrs")
+    later += ("httpcore", "trio", "asyncio")
+    code = (
+        "import sys, cloutility_async; "
+        f"print(sorted(m for m in sys.modules if m.startswith({later!r})))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+    use = "import cloutility_async as c; print(c.Consumer.__module__, c.Consumer(name='x').name)"
+    done = subprocess.run([sys.executable, "-c", use], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["cloutility_async", "x"]

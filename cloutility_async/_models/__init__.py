@@ -8,6 +8,7 @@ conversion. Cross-module references are resolved once, here.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import attrs
@@ -213,3 +214,19 @@ def _resolve_annotations() -> None:
 
 
 _resolve_annotations()
+
+
+def _say_public() -> None:
+    """The classes the package exports say ``cloutility_async.Consumer`` in reprs and tracebacks.
+
+    They load on first use (see the package's ``__getattr__``), so the package
+    cannot rename them when it is imported, as it does its other classes.
+    """
+    package = sys.modules[__name__.rpartition(".")[0]]
+    for name in getattr(package, "__all__", ()):
+        obj = globals().get(name)
+        if isinstance(obj, type) and obj.__module__.startswith(__name__):
+            obj.__module__ = package.__name__
+
+
+_say_public()

@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Generator
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import httpx
 
-from .._converter import to_payload
+from .. import _converter
 from .._exceptions import ValidationError
 from .._hypermedia import Params, Route, with_params
-from .._models import Collection
 from .._transport import decode_error
 from ._port import Port
+
+if TYPE_CHECKING:
+    from .._models import Collection
 
 __all__ = ["CollectionRef", "HasPort", "Ref", "ResourceRef", "payload", "port_of", "read_string"]
 
@@ -200,8 +202,9 @@ _TOO_DEEP = object()  # json.loads ran out of stack
 _TEXT_TYPES = frozenset({"", "text/plain", "application/json", "text/json"})
 
 
-def payload(model: Any, what: type[Any]) -> dict[str, Any]:
-    """The lossless PUT body of ``model``, which must be a ``what``."""
+def payload(model: Any, route: Route[Any]) -> dict[str, Any]:
+    """The lossless PUT body of ``model``, which must be a model of ``route``."""
+    what = route.model
     if not isinstance(model, what):
         raise ValidationError(f"expected a {what.__name__}, got {type(model).__name__}")
-    return to_payload(model)
+    return _converter.to_payload(model)

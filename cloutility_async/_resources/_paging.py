@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from .._models import Collection
+if TYPE_CHECKING:
+    from .._models import Collection
 
 __all__ = ["Pages"]
 

@@ -14,15 +14,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
-from .._converter import ConversionError, Reading, structure, structure_collection
+from .. import _converter
+from .._converter import ConversionError, Reading
 from .._exceptions import ClientStateError, DecodeError
 from .._hypermedia import Base
-from .._models import Collection
 from .._singleflight import SingleFlight
 from .._transport import decode_error
 from ._instant import ServerInstant
 
 if TYPE_CHECKING:
+    from .._models import Collection
     from .._transport import Sender
 
 __all__ = ["Port"]
@@ -123,7 +124,7 @@ class Port:
 
     def model(self, data: Any, cls: type[M], response: httpx.Response) -> M:
         try:
-            return structure(data, cls, self._reading)
+            return _converter.structure(data, cls, self._reading)
         except ConversionError as exc:
             raise _decode_error(exc, response) from exc
         except RecursionError:
@@ -134,7 +135,7 @@ class Port:
         if isinstance(data, list):  # some routes answer a bare JSON array
             data = {"href": str(response.request.url), "total": len(data), "items": data}
         try:
-            return structure_collection(data, cls, self._reading)
+            return _converter.structure_collection(data, cls, self._reading)
         except ConversionError as exc:
             raise _decode_error(exc, response) from exc
         except RecursionError:

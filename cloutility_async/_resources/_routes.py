@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -16,7 +17,10 @@ from .catalog import TimeZoneRef
 from .consumers import ConsumerRef
 from .nodes import NodeRef
 
-__all__ = ["ref_for_url"]
+if TYPE_CHECKING:
+    from .._models import Model
+
+__all__ = ["proxy_class", "ref_for_url"]
 
 Factory = Callable[[Port, httpx.URL, Route[Any], tuple[str, ...]], Ref]
 
@@ -39,3 +43,21 @@ def ref_for_url(port: Port, href: str | httpx.URL) -> Ref:
     route, ids = found
     assert route.follow is not None
     return _FACTORIES[route.follow](port, url, route, ids)
+
+
+@functools.cache
+def _model_proxies() -> tuple[tuple[type[Model], type[Ref]], ...]:
+    from .._models import BusinessUnit, Collection, Consumer, Node, TimeZone  # on first use
+
+    return (
+        (Consumer, ConsumerRef),
+        (BusinessUnit, BusinessUnitRef),
+        (Node, NodeRef),
+        (TimeZone, TimeZoneRef),
+        (Collection, CollectionRef),
+    )
+
+
+def proxy_class(model: Model) -> type[Ref] | None:
+    """The proxy class the href of ``model`` must give (None: a ``ResourceRef`` of its class)."""
+    return next((proxy for kind, proxy in _model_proxies() if isinstance(model, kind)), None)

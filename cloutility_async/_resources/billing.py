@@ -20,7 +20,7 @@ import stat
 import unicodedata
 from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import anyio
 import httpx
@@ -29,10 +29,12 @@ from .. import _hypermedia as routes
 from .._checks import bool_param, check_id, invoice_date
 from .._exceptions import ValidationError
 from .._hypermedia import Route
-from .._models import BillingData, Contract, Invoice, InvoiceFile
 from .._transport import decode_error
 from ._base import Ref
 from ._port import Port
+
+if TYPE_CHECKING:
+    from .._models import BillingData, Contract, Invoice, InvoiceFile
 
 __all__ = ["BillingMixin", "InvoiceFileSource", "parse_csv"]
 
@@ -242,22 +244,23 @@ def _created_file(port: Port, data: Any, filename: str, response: httpx.Response
     of that name with the highest id (the newest). An answer without an
     identifiable file is a ``DecodeError``, never a hollow model.
     """
+    model = routes.INVOICE_FILE_UPLOAD.model
     if isinstance(data, dict) and "items" in data:
         data = data["items"]
     if isinstance(data, list):
-        candidates = [port.model(item, InvoiceFile, response) for item in data]
+        candidates = [port.model(item, model, response) for item in data]
         if len(candidates) > 1:
             candidates = [c for c in candidates if c.file_name == filename]
         found = max(candidates, key=lambda c: c.id or 0, default=None)
     else:
-        found = port.model(data, InvoiceFile, response)
+        found = port.model(data, model, response)
     if found is None or found.id is None:
         raise decode_error(f"the answer to the upload holds no file {filename!r}", response)
     return found
 
 
 def _file_id(file: InvoiceFile | int | str) -> int:
-    if isinstance(file, InvoiceFile):
+    if isinstance(file, routes.INVOICE_FILES.model):
         if file.id is None:
             raise ValidationError("the InvoiceFile has no id")
         return check_id(file.id, "invoice file id")

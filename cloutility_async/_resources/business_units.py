@@ -3,24 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .. import _converter
 from .. import _hypermedia as routes
 from .._checks import by_id, check_id, check_name
-from .._converter import camel, json_value
-from .._models import (
-    BackupServer,
-    BusinessUnit,
-    ClientOptionSet,
-    Consumer,
-    Domain,
-    TimeZone,
-    User,
-)
+from .._converter import camel
 from ._base import HasPort, payload
 from ._port import Port
 from .billing import BillingMixin
 from .consumers import ConsumerRef
+
+if TYPE_CHECKING:
+    from .._models import (
+        BackupServer,
+        BusinessUnit,
+        ClientOptionSet,
+        Consumer,
+        Domain,
+        TimeZone,
+        User,
+    )
 
 __all__ = ["BusinessUnitRef"]
 
@@ -47,7 +50,9 @@ class BusinessUnitRef(BillingMixin):
 
     async def update(self, bunit: BusinessUnit) -> BusinessUnit:
         """PUT every field the server sent (unknown ones too), with the caller's changes."""
-        return await self._write_model(routes.BUNIT_UPDATE, body=payload(bunit, BusinessUnit))
+        return await self._write_model(
+            routes.BUNIT_UPDATE, body=payload(bunit, routes.BUNIT_UPDATE)
+        )
 
     async def delete(self) -> None:
         """Delete this business unit."""
@@ -108,4 +113,4 @@ class BusinessUnitRef(BillingMixin):
 
 def _fields(fields: dict[str, Any]) -> dict[str, Any]:
     """Extra keyword fields as JSON: snake_case names become camelCase keys."""
-    return {camel(key): json_value(value) for key, value in fields.items()}
+    return {camel(key): _converter.json_value(value) for key, value in fields.items()}

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import _hypermedia as routes
 from .._checks import check_id, iso_utc
-from .._models import TimeZone
 from ._base import HasPort, Ref
 from ._port import Port
+
+if TYPE_CHECKING:
+    from .._models import TimeZone
 
 __all__ = ["TimeZoneRef"]
 

@@ -5,22 +5,23 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from collections.abc import Generator, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import _hypermedia as routes
 from .._checks import as_utc, bool_param, check_id, iso_utc, maybe_iso_utc
 from .._exceptions import NotFoundError, ValidationError
-from .._models import AuditLogEntry, AuditLogType, Collection, Consumer, Job, NodeReport
 from ._base import HasPort, Ref, payload
 from ._instant import ServerInstant, nanos, parse_instant
 from ._paging import Pages
 from ._port import Port
 from .nodes import NodeRef
 
+if TYPE_CHECKING:
+    from .._models import AuditLogEntry, AuditLogType, Collection, Consumer, Job, NodeReport
+
 __all__ = ["ConsumerRef"]
 
 AUDIT_PAGE_SIZE = 100
-_ALL_AUDIT_TYPES = tuple(AuditLogType)
 
 
 class ConsumerRef(Ref):
@@ -47,7 +48,9 @@ class ConsumerRef(Ref):
 
     async def update(self, consumer: Consumer) -> Consumer:
         """PUT every field the server sent (unknown ones too), with the caller's changes."""
-        return await self._write_model(routes.CONSUMER_UPDATE, body=payload(consumer, Consumer))
+        return await self._write_model(
+            routes.CONSUMER_UPDATE, body=payload(consumer, routes.CONSUMER_UPDATE)
+        )
 
     async def delete(
         self, *, delete_associations: bool = False, comment: str | None = None
@@ -81,9 +84,12 @@ class ConsumerRef(Ref):
         pages (``limit``/``offset``) are fetched only as the iterator is read.
         ``await ref.audit_log(...)`` gives the same iterator.
         """
-        chosen = tuple(_ALL_AUDIT_TYPES if types is None else types)
+        from .._models import AuditLogType  # the models load on first use
+
+        every_type = tuple(AuditLogType)
+        chosen = every_type if types is None else tuple(types)
         for value in chosen:
-            if isinstance(value, bool) or value not in _ALL_AUDIT_TYPES:
+            if isinstance(value, bool) or value not in every_type:
                 raise ValidationError(f"unknown audit log type {value!r}")
         if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
             raise ValidationError(f"page_size must be a positive int, got {page_size!r}")

@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import _hypermedia as routes
 from .._checks import bool_param, by_id, check_id, check_node_name
 from .._exceptions import ValidationError
-from .._models import (
-    BackupServer,
-    ClientOptionSet,
-    Domain,
-    Filespace,
-    Node,
-    NodeOperatingSystem,
-    NodeType,
-)
 from ._base import HasPort, Ref, payload
 from ._port import Port
+
+if TYPE_CHECKING:
+    from .._models import (
+        BackupServer,
+        ClientOptionSet,
+        Domain,
+        Filespace,
+        Node,
+        NodeOperatingSystem,
+        NodeType,
+    )
 
 __all__ = ["NodeRef"]
 
@@ -68,7 +70,7 @@ class NodeRef(Ref):
 
     async def update(self, node: Node) -> Node:
         """PUT every field the server sent (unknown ones too), with the caller's changes."""
-        return await self._write_model(routes.NODE_UPDATE, body=payload(node, Node))
+        return await self._write_model(routes.NODE_UPDATE, body=payload(node, routes.NODE_UPDATE))
 
     async def delete(self) -> None:
         """Delete the node (the portal removes the consumption unit too)."""
