@@ -49,6 +49,7 @@ from cloutility_async._models import (
     SimpleBusinessUnit,
     TimeZone,
     User,
+    _base,
 )
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -719,7 +720,7 @@ def test_datetime_round_trip() -> None:
 
 def test_every_structuring_function_generates() -> None:
     """The per-class functions of all models can be generated up front."""
-    for hooks in (_converter._hooks.strict_hooks, _converter._hooks.lazy_hooks):
+    for hooks in (_converter._hooks.eager_hooks, _converter._hooks.lazy_hooks):
         hooks.build_all()
         assert hooks.pending == []
         assert len(hooks.hooks) >= len(ALL_MODELS)
@@ -727,7 +728,7 @@ def test_every_structuring_function_generates() -> None:
 
 def test_converter_is_private() -> None:
     """The package has its own converters and leaves cattrs' global one alone."""
-    assert _converter._hooks.strict_converter is not cattrs.global_converter
+    assert _converter._hooks.eager_converter is not cattrs.global_converter
     assert _converter._hooks.lazy_converter is not cattrs.global_converter
     assert cattrs.structure("12", int) == 12
     with pytest.raises(ValueError, match="invalid literal"):
@@ -1004,10 +1005,22 @@ def test_drift_in_a_nested_object_is_reported_when_it_is_first_read() -> None:
 
 
 def test_a_strict_read_raises_for_drift_in_a_nested_object_at_the_call() -> None:
-    """Strict reads stay eager: the nested object's bad value raises before anything returns."""
+    """A strict read checks nested objects at the call: a bad value raises before it returns."""
     data = {"name": "ws", "node": {"tsmName": "WS1", "locked": "yes"}}
     with pytest.raises(ConversionError, match=r"\$\.node\.locked"):
         structure(data, Consumer)
+
+
+def test_a_strict_read_keeps_its_checked_nested_objects_unbuilt_until_read() -> None:
+    """A strict read holds no more than a tolerant one: nested objects are built on access."""
+    data = load("consumer")
+    consumer = structure(data, Consumer)
+    slot = type(consumer).__dict__["business_unit"].slot  # the descriptor's own slot
+    assert type(slot.__get__(consumer)) is _base.Pending
+    assert consumer.business_unit == _converter._hooks.eager_converter.structure(
+        data["businessUnit"], BusinessUnit
+    )
+    assert type(slot.__get__(consumer)) is BusinessUnit
 
 
 def test_a_nested_object_of_a_list_item_reports_its_place() -> None:
@@ -1026,7 +1039,7 @@ def test_a_model_with_unbuilt_nested_objects_behaves_like_a_built_one() -> None:
     """Equality, hashing, repr, evolve and to_payload see the nested objects as built."""
     data = load("consumer")
     lazy = structure(data, Consumer, TOLERANT)
-    eager = structure(data, Consumer)
+    eager = _converter._hooks.eager_converter.structure(data, Consumer)
     assert lazy == eager
     assert hash(structure(data, Consumer, TOLERANT)) == hash(eager)
     assert repr(structure(data, Consumer, TOLERANT)) == repr(eager)

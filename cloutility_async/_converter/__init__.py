@@ -32,10 +32,10 @@ that is not an object at all is recorded as ``unparsed["key[index]"]``.
 
 The fast path is all-or-nothing cattrs code, as generated for the classes; only
 when it fails does a slower field-by-field walk run, so well-formed bodies pay
-nothing for the tolerance. A tolerant read leaves each nested object (a JSON
-object in a model-typed field) unbuilt until its field is first read, and
-reports that object's drift then; a strict read builds everything at the call,
-so that it raises there.
+nothing for the tolerance. A read leaves each nested object (a JSON object in
+a model-typed field) unbuilt until its field is first read. A tolerant read
+reports that object's drift then; a strict read checks every nested object at
+the call, so that it raises there, and keeps it unbuilt all the same.
 
 Writing back (model -> server JSON): `to_payload` is lossless. It starts from
 ``raw`` and overlays only the fields whose value differs from what ``raw``

@@ -15,7 +15,7 @@ import attrs
 
 from .._drift import SchemaDrift, json_type
 from .._models import Collection
-from ._hooks import strict_converter
+from ._hooks import eager_converter
 from ._keys import INTERNAL_FIELDS, model_info
 from ._reading import BadValue, ConversionError, describe
 from ._scalars import Hook
@@ -81,7 +81,7 @@ def plan_of(tp: Any) -> Plan:
                     attr=field.name,
                     key=info.keys[field.name],
                     type=ftype,
-                    hook=strict_converter.get_structure_hook(ftype),
+                    hook=eager_converter.get_structure_hook(ftype),
                     model=model if is_model(model) else None,
                     elem=elem,
                     elem_model=elem if elem is not None and is_model(elem) else None,
@@ -170,7 +170,7 @@ def read_items(
 ) -> tuple[Any, ...]:
     """Every item of a list field that can be read; the others go to ``unparsed``."""
     elem = field.elem
-    hook = strict_converter.get_structure_hook(elem)
+    hook = eager_converter.get_structure_hook(elem)
     origin = model_origin(field.elem_model) if field.elem_model is not None else None
     read = []
     for index, item in enumerate(items):
@@ -205,7 +205,7 @@ def read_top(data: Any, cls: Any, walk: Walk, name: str, error: Exception) -> An
                 attr="",
                 key="",
                 type=cls,
-                hook=strict_converter.get_structure_hook(cls),
+                hook=eager_converter.get_structure_hook(cls),
                 model=None,
                 elem=elem,
                 elem_model=elem if is_model(elem) else None,

@@ -2,10 +2,11 @@
 
 A model class's structuring function is all-or-nothing cattrs code, generated
 once, on first use: the first value it cannot read raises, and the caller then
-walks the body field by field (``_fieldwalk``) to find every such value. The
-converter of strict reads builds everything at the call; the converter of
-tolerant reads leaves nested objects for their fields to build on access
-(``_lazy``). Neither is cattrs' global converter.
+walks the body field by field (``_fieldwalk``) to find every such value. Every
+read goes through the lazy converter, which leaves nested objects for their
+fields to build on access (``_lazy``); the eager converter builds everything at
+once: it checks a strict read's nested objects, and it unstructures. Neither is
+cattrs' global converter.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from ._shapes import (
     substitute,
 )
 
-__all__ = ["ModelHooks", "lazy_converter", "lazy_hooks", "strict_converter", "strict_hooks"]
+__all__ = ["ModelHooks", "lazy_converter", "lazy_hooks", "eager_converter", "eager_hooks"]
 
 
 def _structure_optional_factory(
@@ -111,9 +112,11 @@ class ModelHooks:
     field (`read_model`) to find every such value.
     """
 
-    def __init__(self, converter: cattrs.Converter, *, lazy: bool = False) -> None:
+    def __init__(self, converter: cattrs.Converter, *, checks: ModelHooks | None = None) -> None:
         self.converter = converter
-        self.lazy = lazy
+        # Hooks that leave nested objects unbuilt, checked by ``checks`` in a strict read.
+        self.checks = checks
+        self.lazy = checks is not None
         # cattrs asks for field hooks without caching them: cache ours.
         self.hooks: dict[tuple[Any, bool], Hook] = {}
         self.pending: list[Callable[[], object]] = []
@@ -190,7 +193,10 @@ class ModelHooks:
             inner = [arg for arg in get_args(ftype) if arg is not NoneType]
             if is_optional(ftype) and len(inner) == 1 and is_model(inner[0]):
                 build_on_access(origin, field.name)
-                hook = pending_hook(field.name, inner[0], self.get(inner[0], none_ok=True))
+                model = inner[0]
+                shaped = self.get(model, none_ok=True)
+                assert self.checks is not None
+                hook = pending_hook(field.name, model, shaped, self.checks.get(model, none_ok=True))
             elif is_homogeneous_tuple(ftype) and is_model(get_args(ftype)[0]):
                 hook = items_hook(field.name, get_args(ftype)[0], self.converter)
             else:
@@ -220,9 +226,9 @@ def _unstructure_tuple_factory(tp: Any, converter: cattrs.Converter) -> Callable
     return lambda value: [handler(item) for item in value]
 
 
-def make_converter(*, lazy: bool = False) -> tuple[cattrs.Converter, ModelHooks]:
+def make_converter(*, checks: ModelHooks | None = None) -> tuple[cattrs.Converter, ModelHooks]:
     converter = cattrs.Converter(detailed_validation=False, forbid_extra_keys=False)
-    model_hooks = ModelHooks(converter, lazy=lazy)
+    model_hooks = ModelHooks(converter, checks=checks)
     # Exact classes go through singledispatch, which cattrs consults first: an
     # IntEnum must be registered itself or it would take int's hook.
     converter.register_structure_hook(str, lambda v, _: to_str(v))
@@ -245,8 +251,9 @@ def make_converter(*, lazy: bool = False) -> tuple[cattrs.Converter, ModelHooks]
     return converter, model_hooks
 
 
-#: The converter of strict reads (and of `unstructure`). Per-class functions are
-#: generated on first use, once (`strict_hooks.build_all()` generates them all).
-strict_converter, strict_hooks = make_converter()
-#: The converter of tolerant reads: the same, but nested objects are built on access.
-lazy_converter, lazy_hooks = make_converter(lazy=True)
+#: The eager converter: it builds whole trees (a strict read's check of a nested
+#: object, `unstructure`, the slow path's field hooks). Per-class functions are
+#: generated on first use, once (`eager_hooks.build_all()` generates them all).
+eager_converter, eager_hooks = make_converter()
+#: The converter of every read: the same, but nested objects are built on access.
+lazy_converter, lazy_hooks = make_converter(checks=eager_hooks)

@@ -7,7 +7,8 @@ lookups. What the object holds is decided only then: drift in it is recorded in
 its own ``unparsed`` and reported to the reading's callback when it is built
 (the parent's ``unparsed`` never depends on it: a JSON object in a model field
 always reads as a model). Strict reads stay eager, so that drift anywhere raises
-at the call, not at an attribute access later.
+at the call, not at an attribute access later: a strict read checks each
+nested object at the call and keeps it unbuilt all the same.
 
 These are the hooks of the tolerant converter's nested fields; the build itself
 is ``_structure.build_pending``.
@@ -19,7 +20,7 @@ import contextvars
 from typing import TYPE_CHECKING, Any
 
 from .._models._base import Pending
-from ._reading import BadValue, Reading, describe
+from ._reading import TOLERANT, BadValue, Reading, describe
 from ._shapes import as_array
 
 if TYPE_CHECKING:
@@ -55,13 +56,24 @@ def body_path(where: Where) -> str:
     return "$" + "".join(reversed(parts))
 
 
-def pending_hook(attr: str, tp: Any, shaped: Hook) -> Hook:
-    """A nested model field's hook: an object is left as a `Pending`; other shapes are read."""
+def pending_hook(attr: str, tp: Any, shaped: Hook, check: Hook) -> Hook:
+    """A nested model field's hook: an object is left as a `Pending`; other shapes are read.
+
+    A strict read checks the object first, with ``check`` (the strict converter's
+    hook, which builds it and raises at the first bad value), and keeps only the
+    `Pending`: the error comes at the call, and a kept model holds no more than
+    a tolerant one. The object built on access then comes from a body known to
+    be good, so it is read without a report.
+    """
 
     def pending_or_read(value: Any, _: Any) -> Any:
         if type(value) is dict:
             context = CONTEXT.get()
-            return Pending(value, tp, context.reading, context.where, attr)
+            reading = context.reading
+            if reading.strict:
+                check(value, tp)
+                reading = TOLERANT
+            return Pending(value, tp, reading, context.where, attr)
         return shaped(value, tp)  # null, "", a bare name for a lookup, or raises
 
     return pending_or_read

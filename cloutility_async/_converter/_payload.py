@@ -9,7 +9,7 @@ from typing import Any
 
 from .._models import EMPTY_MAPPING, Model
 from ._dates import format_datetime, format_timespan
-from ._hooks import strict_converter
+from ._hooks import eager_converter
 from ._keys import model_info
 from ._reading import TOLERANT
 from ._structure import read
@@ -22,7 +22,7 @@ def unstructure(obj: Model) -> dict[str, Any]:
 
     ``raw`` and ``extra`` are not included: for a request body use `to_payload`.
     """
-    result: dict[str, Any] = strict_converter.unstructure(obj)
+    result: dict[str, Any] = eager_converter.unstructure(obj)
     return result
 
 

@@ -10,7 +10,7 @@ from cattrs.errors import StructureHandlerNotFoundError
 from .._models import Collection
 from .._models._base import set_builder
 from ._fieldwalk import Walk, read_model, read_top
-from ._hooks import lazy_converter, strict_converter
+from ._hooks import lazy_converter
 from ._lazy import CONTEXT, Context, body_path
 from ._reading import STRICT, ConversionError, Reading
 from ._shapes import type_name
@@ -37,8 +37,6 @@ def structure(data: Any, cls: type[T], reading: Reading = STRICT) -> T:
 def read(data: Any, cls: Any, reading: Reading, name: str | None) -> Any:
     """`structure` with the type name its errors give (``None``: from ``cls``)."""
     try:
-        if reading.strict:
-            return strict_converter.structure(data, cls)
         token = CONTEXT.set(Context(reading, None))
         try:
             return lazy_converter.structure(data, cls)
