@@ -39,7 +39,7 @@ from ._scalars import (
 )
 from ._shapes import (
     NoneType,
-    as_array,
+    array_items,
     as_object,
     is_homogeneous_tuple,
     is_model,
@@ -81,12 +81,7 @@ def _structure_tuple_factory(tp: Any, converter: cattrs.Converter) -> Hook:
 
     def structure_tuple(value: Any, _: Any) -> tuple[Any, ...]:
         if type(value) is not list:
-            if value is None or value == "":
-                return ()
-            items = as_array(value)
-            if items is None:
-                raise BadValue(f"expected a JSON array, got {describe(value)}")
-            value = items
+            value = array_items(value)
         if handler is None:
             return tuple(value)
         return tuple([handler(item, elem) for item in value])

@@ -20,8 +20,8 @@ import contextvars
 from typing import TYPE_CHECKING, Any
 
 from .._models._base import Pending
-from ._reading import TOLERANT, BadValue, Reading, describe
-from ._shapes import as_array
+from ._reading import TOLERANT, Reading
+from ._shapes import array_items
 
 if TYPE_CHECKING:
     import cattrs
@@ -85,12 +85,7 @@ def items_hook(attr: str, elem: Any, converter: cattrs.Converter) -> Hook:
 
     def structure_items(value: Any, _: Any) -> tuple[Any, ...]:
         if type(value) is not list:
-            if value is None or value == "":
-                return ()
-            items = as_array(value)
-            if items is None:
-                raise BadValue(f"expected a JSON array, got {describe(value)}")
-            value = items
+            value = array_items(value)
         context = CONTEXT.get()
         where = context.where
         read = []

@@ -8,9 +8,11 @@ from collections.abc import Mapping
 from typing import Any, TypeVar, get_args, get_origin
 
 from .._models import Collection, Lookup, Model
+from ._reading import BadValue, describe
 
 __all__ = [
     "NoneType",
+    "array_items",
     "as_array",
     "as_object",
     "is_homogeneous_tuple",
@@ -82,6 +84,20 @@ def as_array(value: Any) -> Any:
         if isinstance(items, list):
             return items
     return None
+
+
+def array_items(value: Any) -> Any:
+    """What a value that is not a list gives where an array is modelled.
+
+    ``null`` and ``""`` give no items, a collection object its items; anything
+    else is a `BadValue`.
+    """
+    if value is None or value == "":
+        return ()
+    items = as_array(value)
+    if items is None:
+        raise BadValue(f"expected a JSON array, got {describe(value)}")
+    return items
 
 
 def as_object(value: Any, origin: type) -> Mapping[str, Any] | None:
