@@ -323,7 +323,10 @@ class Sender:
         )
         if delay is None:
             error = error_for_response(response)
-            raise error if token is None else scrub(error, (token.access_token,))
+            if token is None:
+                raise error
+            # The portal may quote the bearer sent, or the session's refresh token (a cookie).
+            raise scrub(error, (token.access_token, token.refresh_token or ""))
         return delay
 
     def _already_deleted(self, response: httpx.Response) -> httpx.Response:

@@ -243,3 +243,23 @@ async def test_an_api_errors_headers_never_hold_the_bearer_token() -> None:
     assert token is not None
     assert token.access_token not in repr(dict(info.value.headers))
     assert info.value.headers["x-echo"] == "Bearer ***"
+
+
+async def test_an_api_errors_headers_never_hold_the_refresh_token() -> None:
+    """A header that quotes the session's refresh token (a cookie): masked like the bearer."""
+    portal = FakePortal()
+
+    async def echo(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            403, headers={"Set-Cookie": f"session={sorted(portal.refresh_tokens)[0]}"}
+        )
+
+    portal.route("GET", "fullVersion", echo)
+    async with portal.client() as api:
+        with pytest.raises(APIError) as info:
+            await api.full_version()
+        token = api.token
+    assert token is not None
+    assert token.refresh_token
+    assert token.refresh_token not in repr(dict(info.value.headers))
+    assert info.value.headers["set-cookie"] == "session=***"
