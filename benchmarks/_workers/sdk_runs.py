@@ -162,6 +162,7 @@ def stream(concurrency: int, checkpoints: list[int], routes: int) -> dict[str, A
     async def main() -> dict[str, Any]:
         async with client(concurrency) as api:
             await api.full_version()
+            before = api.statistics().requests  # the run's requests only, not the warm-up's
             start = measure_start()
             marks: list[dict[str, Any]] = []
             done = errors = 0
@@ -188,7 +189,7 @@ def stream(concurrency: int, checkpoints: list[int], routes: int) -> dict[str, A
                         )
                         if done >= checkpoints[-1]:
                             break
-            sent = api.statistics().requests
+            sent = api.statistics().requests - before
             return measure_end(
                 start,
                 sent,
