@@ -525,19 +525,7 @@ class Sender:
             if self._drained is not None and not self._exchanges:
                 self._drained.set()
         if logger.isEnabledFor(logging.DEBUG):
-            log_event(
-                logger,
-                logging.DEBUG,
-                "cloutility.request",
-                "%(method)s %(url)s -> %(status)d in %(elapsed_ms).1f ms"
-                " (attempt %(attempt)d) headers=%(headers)s",
-                method=request.method,
-                url=redact_url(request.url),
-                status=response.status_code,
-                elapsed_ms=(time.perf_counter() - started) * 1000,
-                attempt=call.attempts,
-                headers=redact(request.headers),
-            )
+            _log_answer(request, response, started, call.attempts)
         if report is not None:
             report.answered(response.status_code)
         return response
@@ -571,3 +559,22 @@ class Sender:
         if undecodable is not None:
             raise undecodable
         return response
+
+
+def _log_answer(
+    request: httpx.Request, response: httpx.Response, started: float, attempt: int
+) -> None:
+    """The DEBUG record of one answered attempt (secrets redacted)."""
+    log_event(
+        logger,
+        logging.DEBUG,
+        "cloutility.request",
+        "%(method)s %(url)s -> %(status)d in %(elapsed_ms).1f ms"
+        " (attempt %(attempt)d) headers=%(headers)s",
+        method=request.method,
+        url=redact_url(request.url),
+        status=response.status_code,
+        elapsed_ms=(time.perf_counter() - started) * 1000,
+        attempt=attempt,
+        headers=redact(request.headers),
+    )
