@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import gc
 import inspect
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -364,3 +367,26 @@ def test_an_iterator_left_half_way_closes_its_source_without_a_warning(
         assert first.id is not None
         gc.collect()  # trio warns (ResourceWarning) for an async generator collected unexhausted
         assert api.me().name
+
+
+def test_a_script_that_never_closes_the_client_still_exits(
+    sim: Simulator, base_url: str, anyio_backend: sync.Backend
+) -> None:
+    """open() without close(): the interpreter closes the session at exit instead of hanging."""
+    script = (
+        "import sys\n"
+        "from cloutility_async.sync import Cloutility\n"
+        "api = Cloutility.from_env(backend=sys.argv[1]).open()\n"
+        "print(api.full_version())\n"
+    )
+    env = {**os.environ, **sim.environment(base_url)}
+    done = subprocess.run(
+        [sys.executable, "-c", script, anyio_backend],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,  # without the fix it hangs forever
+        check=False,
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.strip() == "1.0.4480.0"

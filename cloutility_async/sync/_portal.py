@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextlib import ExitStack
 from types import TracebackType
@@ -74,10 +75,12 @@ class Runner:
             stack.close()  # a failed login stops the thread too
             raise
         self._portal, self._stack = portal, stack
+        _close_at_exit(self)
 
     def close(self) -> None:
         """Close the client's session, then stop the loop and its thread (idempotent)."""
         stack, self._stack, self._portal = self._stack, None, None
+        _OPEN.discard(self)
         if stack is not None:
             stack.close()
 
@@ -97,6 +100,36 @@ class Runner:
     def call_sync(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run the plain function ``fn`` in the loop's thread (for what must start there)."""
         return self.portal().call(functools.partial(fn, *args, **kwargs))
+
+
+# The runners open now, closed when the interpreter exits (see _close_at_exit).
+_OPEN: set[Runner] = set()
+
+
+def _close_at_exit(runner: Runner) -> None:
+    """Close ``runner`` at exit if its owner never did, so that the script ends.
+
+    Python waits for the loop's thread (not a daemon) before it runs ``atexit``
+    handlers, so a script that forgot ``close()`` would hang there. Hooks
+    registered with ``threading._register_atexit`` run before that wait, which
+    is how ``concurrent.futures`` stops its own workers.
+    """
+    _register_close_all()
+    _OPEN.add(runner)
+
+
+@functools.cache
+def _register_close_all() -> None:
+    register = getattr(threading, "_register_atexit", None)
+    if register is not None:
+        with contextlib.suppress(RuntimeError):  # the interpreter is already exiting
+            register(_close_all)
+
+
+def _close_all() -> None:
+    for runner in list(_OPEN):
+        with contextlib.suppress(Exception):  # the others still get closed
+            runner.close()
 
 
 class HasRunner:
