@@ -6,6 +6,7 @@ import logging
 
 import attrs
 import pytest
+from recording import Recorder
 
 from cloutility_async import (
     ConfigurationError,
@@ -40,31 +41,6 @@ DRIFT = SchemaDrift(
     expected="str",
     path="$.name",
 )
-
-
-class Recorder:
-    """A hook that implements all six methods, without subclassing ``Hooks``."""
-
-    def __init__(self) -> None:
-        self.events: list[object] = []
-
-    def on_request_started(self, details: RequestStarted) -> None:
-        self.events.append(details)
-
-    def on_request_finished(self, details: RequestFinished) -> None:
-        self.events.append(details)
-
-    def on_retry_scheduled(self, details: RetryScheduled) -> None:
-        self.events.append(details)
-
-    def on_token_granted(self, details: TokenGranted) -> None:
-        self.events.append(details)
-
-    def on_token_refused(self, details: TokenRefused) -> None:
-        self.events.append(details)
-
-    def on_schema_drift(self, details: SchemaDrift) -> None:
-        self.events.append(details)
 
 
 def emit_all(instrumentation: Instrumentation) -> None:

@@ -14,6 +14,7 @@ import pytest
 from fakeportal import FakePortal
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
+from recording import Recorder
 from telemetry import Telemetry
 
 from cloutility_async import (
@@ -32,34 +33,6 @@ from cloutility_async.testing import Drift, Simulator
 pytestmark = pytest.mark.anyio
 
 NOW = dt.datetime(2024, 6, 1, 12, tzinfo=dt.timezone.utc)
-
-
-class Recorder(Hooks):
-    """Every event a client reports, in order."""
-
-    def __init__(self) -> None:
-        self.events: list[object] = []
-
-    def on_request_started(self, details: RequestStarted) -> None:
-        self.events.append(details)
-
-    def on_request_finished(self, details: RequestFinished) -> None:
-        self.events.append(details)
-
-    def on_retry_scheduled(self, details: RetryScheduled) -> None:
-        self.events.append(details)
-
-    def on_token_granted(self, details: TokenGranted) -> None:
-        self.events.append(details)
-
-    def on_token_refused(self, details: TokenRefused) -> None:
-        self.events.append(details)
-
-    def on_schema_drift(self, details: SchemaDrift) -> None:
-        self.events.append(details)
-
-    def of(self, kind: type[object]) -> list[object]:
-        return [event for event in self.events if isinstance(event, kind)]
 
 
 def drifting_simulator() -> tuple[Simulator, int, int]:
