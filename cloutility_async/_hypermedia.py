@@ -84,7 +84,7 @@ def _fast_build_works() -> bool:
         return False
 
 
-_FAST = _fast_build_works()
+_FAST: bool | None = None  # checked by the first Base: httpx loads with a client, not at import
 
 
 class Base:
@@ -93,6 +93,9 @@ class Base:
     __slots__ = ("path", "text", "url")
 
     def __init__(self, url: httpx.URL) -> None:
+        global _FAST
+        if _FAST is None:
+            _FAST = _fast_build_works()
         if not url.path.endswith("/"):
             url = url.copy_with(path=url.path + "/")
         self.url = url

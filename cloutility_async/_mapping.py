@@ -34,7 +34,7 @@ from ._exceptions import (
 from ._responses import decode_error
 
 __all__ = [
-    "NEVER_SENT",
+    "certainly_unsent",
     "encode_json",
     "error_for_response",
     "expect_string",
@@ -44,13 +44,12 @@ __all__ = [
     "trim_transport_frames",
 ]
 
-# Failures where the request certainly never left this process.
-NEVER_SENT = (
-    httpx.ConnectError,
-    httpx.ConnectTimeout,
-    httpx.PoolTimeout,
-    httpx.UnsupportedProtocol,
-)
+
+def certainly_unsent(exc: Exception) -> bool:
+    """Whether the request certainly never left this process (a function, not a tuple
+    of httpx's classes: importing this module does not load httpx)."""
+    never = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+    return isinstance(exc, never)
 
 
 def _error_body(response: httpx.Response) -> tuple[str | None, str | None]:

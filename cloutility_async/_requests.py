@@ -21,7 +21,6 @@ __all__ = ["Call", "RequestBuilder"]
 
 # Methods for which httpx.Request adds ``Content-Length: 0`` to a body-less request.
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-_NO_BODY = httpx.ByteStream(b"")
 
 
 class Call:
@@ -73,7 +72,7 @@ class Call:
 class RequestBuilder:
     """Builds the requests of one client (its ``Origin``, ``User-Agent`` and timeouts)."""
 
-    __slots__ = ("_base_headers", "_plain_headers", "_plain_key", "timeout")
+    __slots__ = ("_base_headers", "_no_body", "_plain_headers", "_plain_key", "timeout")
 
     def __init__(self, *, origin: str, user_agent: str, timeout: httpx.Timeout) -> None:
         # The client's timeouts, as the request extension httpx (and our aiohttp transport) read.
@@ -87,6 +86,7 @@ class RequestBuilder:
         # httpx.Request would build (Host first), so each request only copies them.
         self._plain_key: tuple[str | None, bytes] | None = None
         self._plain_headers = httpx.Headers()
+        self._no_body = httpx.ByteStream(b"")  # not at import: httpx loads with a client
 
     def build(
         self,
@@ -137,7 +137,7 @@ class RequestBuilder:
             method,
             url,
             headers=self._plain_headers,
-            stream=_NO_BODY,
+            stream=self._no_body,
             extensions={"timeout": timeout},
         )
         request.read()  # an empty body, read: as httpx.Request(content=None) leaves it

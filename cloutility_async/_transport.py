@@ -39,7 +39,7 @@ from ._exceptions import (
     DecodeError,
 )
 from ._mapping import (
-    NEVER_SENT,
+    certainly_unsent,
     encode_json,
     error_for_response,
     expect_string,
@@ -455,7 +455,7 @@ class Sender:
             try:
                 return await self._exchange(request, call), token
             except httpx.TransportError as exc:
-                never_sent, kind = isinstance(exc, NEVER_SENT), type(exc).__name__
+                never_sent, kind = certainly_unsent(exc), type(exc).__name__
                 error = (
                     ClientStateError(
                         "the client closed during the request",

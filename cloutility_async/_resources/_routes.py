@@ -20,9 +20,9 @@ from .nodes import NodeRef
 if TYPE_CHECKING:
     from .._models import Model
 
-__all__ = ["proxy_class", "ref_for_url"]
+    Factory = Callable[[Port, httpx.URL, Route[Any], tuple[str, ...]], Ref]
 
-Factory = Callable[[Port, httpx.URL, Route[Any], tuple[str, ...]], Ref]
+__all__ = ["proxy_class", "ref_for_url"]
 
 _FACTORIES: dict[Follow, Factory] = {
     Follow.RESOURCE: lambda port, url, route, _: ResourceRef(port, url, route.model),

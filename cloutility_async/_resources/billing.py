@@ -210,6 +210,8 @@ async def _upload_body(
     file: InvoiceFileSource, filename: str | None, content_type: str
 ) -> tuple[str, bytes | None, httpx.AsyncByteStream | None, dict[str, str]]:
     """The file name, the form body (bytes, or a stream) and the headers of an upload."""
+    from ._multipart import MultipartStream  # a subclass of httpx's: httpx loads with a client
+
     boundary = "cloutility-" + secrets.token_hex(16)
     headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
     if isinstance(file, (bytes, bytearray, memoryview)):
@@ -225,13 +227,13 @@ async def _upload_body(
         name = _check_filename(path.name if filename is None else filename)
         head, tail = _multipart_frame(boundary, name, content_type)
         headers["Content-Length"] = str(len(head) + size + len(tail))
-        return name, None, _MultipartStream(head, _read_file(path, size), tail), headers
+        return name, None, MultipartStream(head, _read_file(path, size), tail), headers
     if isinstance(file, AsyncIterable):
         name = _check_filename(filename)
         head, tail = _multipart_frame(boundary, name, content_type)
         # httpx's own transport needs the framing stated; aiohttp's chunks by itself.
         headers["Transfer-Encoding"] = "chunked"
-        return name, None, _MultipartStream(head, _checked_chunks(file), tail), headers
+        return name, None, MultipartStream(head, _checked_chunks(file), tail), headers
     raise ValidationError(
         f"file must be a path, bytes, or an async iterable of bytes, got {type(file).__name__}"
     )
@@ -348,27 +350,6 @@ def _multipart_frame(boundary: str, filename: str, content_type: str) -> tuple[b
     ).encode()
     tail = f"\r\n--{boundary}--\r\n".encode()
     return head, tail
-
-
-class _MultipartStream(httpx.AsyncByteStream):
-    """The form body: head, the file's chunks, tail; iterable once."""
-
-    def __init__(self, head: bytes, chunks: AsyncIterator[bytes], tail: bytes) -> None:
-        self._head = head
-        self._chunks = chunks
-        self._tail = tail
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        yield self._head
-        async for chunk in self._chunks:
-            if chunk:
-                yield chunk
-        yield self._tail
-
-    async def aclose(self) -> None:
-        aclose = getattr(self._chunks, "aclose", None)
-        if aclose is not None:
-            await aclose()
 
 
 async def _file_size(path: Path) -> int:
