@@ -10,7 +10,6 @@ that may have reached the server (the route table's ``retry_safe``).
 from __future__ import annotations
 
 import datetime as dt
-import email.utils
 import math
 import random
 import time
@@ -149,6 +148,8 @@ def _retry_after_seconds(value: str | None, now: float) -> float | None:
     try:
         seconds = float(text)
     except ValueError:
+        import email.utils  # an HTTP date, rarely sent: not loaded at import (12 ms)
+
         try:
             moment = email.utils.parsedate_to_datetime(text)
         except (TypeError, ValueError, IndexError):

@@ -80,6 +80,7 @@ LOADED_BY_HTTPX = (
     "http.client",
     "http.cookiejar",
     "email.parser",
+    "email.utils",
     "ssl",
 )
 
