@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 import anyio
 import httpx
 import sniffio
-from anyio.abc import TaskGroup
 
 from . import _hypermedia as routes
 from ._auth import Credentials, RefreshTiming, Token, TokenHook, TokenManager
@@ -196,7 +195,7 @@ class Cloutility:
         self._auth: TokenManager | None = None
         self._stack: AsyncExitStack | None = None
         self._closed = False
-        self._task_group: TaskGroup | None = None
+        self._task_group: anyio.abc.TaskGroup | None = None
         strict = check_flag("strict", strict)
         # How the proxies read bodies: this client's own drift log hears of what cannot be read.
         self._drift = DriftLog()

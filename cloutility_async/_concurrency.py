@@ -24,13 +24,14 @@ import anyio
 import anyio.lowlevel
 import attrs
 import sniffio
-from anyio.abc import TaskGroup
-from anyio.streams.memory import MemoryObjectSendStream
 
 from ._exceptions import ClientStateError, ValidationError
 
 if TYPE_CHECKING:
     import asyncio
+
+    from anyio.abc import TaskGroup
+    from anyio.streams.memory import MemoryObjectSendStream
 
 __all__ = ["Err", "Limiter", "MapResult", "MapStream", "Ok", "check_concurrency", "limiter_for"]
 

@@ -9,7 +9,6 @@ time ``check_options`` names a misspelt one before anything else happens.
 
 from __future__ import annotations
 
-import difflib
 import sys
 from collections.abc import Iterable
 from typing import TypedDict
@@ -67,6 +66,8 @@ def check_options(given: Iterable[str]) -> None:
     names = ClientOptions.__required_keys__ | ClientOptions.__optional_keys__
     for name in given:
         if name not in names:
+            import difflib  # a misspelt option's suggestion only
+
             close = difflib.get_close_matches(name, sorted(names), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ConfigurationError(f"unknown option {name!r}{hint}")

@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping
-from urllib.parse import unquote
 
 import httpx
 
@@ -79,6 +78,8 @@ def redact_url(url: httpx.URL | str) -> str:
 
 
 def _redact_query(query: str) -> str:
+    from urllib.parse import unquote  # with ipaddress: not at import (2 ms)
+
     parts = []
     for part in query.split("&"):
         name, equals, _ = part.partition("=")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import random
 import time
 from collections.abc import Callable
 from typing import Any
@@ -125,6 +124,8 @@ class RetryPolicy:
     def backoff(self, retry: int) -> float:
         """A random wait before retry ``retry``: full jitter up to the exponential ceiling."""
         ceiling = min(self.backoff_max, self.backoff_base * 2.0**retry)
+        import random  # seeded from os.urandom when first imported: not at import
+
         return random.uniform(0, ceiling)  # noqa: S311 - jitter, not cryptography
 
     def wait_for_retry_after(

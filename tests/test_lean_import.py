@@ -100,6 +100,35 @@ def test_import_leaves_httpx_and_what_it_imports_for_first_use() -> None:
     assert done.stdout.strip() == "[]"
 
 
+RARE_PATHS = (
+    "anyio.abc",  # the SDK's own modules name its classes only in annotations
+    "anyio.streams.memory",
+    "tempfile",  # FileTokenStore's save
+    "shutil",
+    "pathlib",  # FileTokenStore(path), an upload from a path
+    "urllib.parse",  # a logged URL's query
+    "secrets",  # RedisTokenStore's lock, an upload's boundary
+    "hashlib",
+    "random",  # retry and token-store jitter
+    "difflib",  # a misspelt option's suggestion
+    "csv",  # billing data
+)
+
+
+def test_import_leaves_the_modules_of_rare_paths_for_their_first_use() -> None:
+    """The stdlib and anyio modules that only a store, an upload, a retry or a typo need
+    are imported by that path, not by ``import cloutility_async``."""
+    done = run(
+        f"""
+        import sys
+        import cloutility_async
+        print(sorted(m for m in {RARE_PATHS!r} if m in sys.modules))
+        """
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
 def test_first_use_loads_httpx_whole_and_then_it_is_a_plain_module() -> None:
     """Any read of httpx after the SDK's import gets httpx itself: names, submodules,
     ``from httpx import``; once loaded it is an ordinary module."""

@@ -10,16 +10,13 @@ once and never retried.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import os
 import re
-import secrets
 import stat
 import unicodedata
 from collections.abc import AsyncIterable, AsyncIterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import anyio
@@ -34,6 +31,8 @@ from ._base import Ref
 from ._port import Port
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from .._models import BillingData, Contract, Invoice, InvoiceFile
 
 __all__ = ["BillingMixin", "InvoiceFileSource", "parse_csv"]
@@ -210,6 +209,8 @@ async def _upload_body(
     file: InvoiceFileSource, filename: str | None, content_type: str
 ) -> tuple[str, bytes | None, httpx.AsyncByteStream | None, dict[str, str]]:
     """The file name, the form body (bytes, or a stream) and the headers of an upload."""
+    import secrets
+
     from ._multipart import MultipartStream  # a subclass of httpx's: httpx loads with a client
 
     boundary = "cloutility-" + secrets.token_hex(16)
@@ -222,6 +223,8 @@ async def _upload_body(
         head, tail = _multipart_frame(boundary, name, content_type)
         return name, head + data + tail, None, headers
     if isinstance(file, (str, os.PathLike)):
+        from pathlib import Path  # with urllib.parse: not at import
+
         path = Path(os.fspath(file))
         size = await _file_size(path)
         name = _check_filename(path.name if filename is None else filename)
@@ -298,6 +301,8 @@ def parse_csv(content: bytes, content_type: str) -> list[dict[str, str]]:
         return []
     first_line = text.split("\n", 1)[0]
     delimiter = max(",;\t", key=first_line.count)
+    import csv  # the billing data's rows only
+
     try:
         rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True))
     except csv.Error as exc:

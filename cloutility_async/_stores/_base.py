@@ -9,7 +9,6 @@ compare-and-set, so a client never overwrites a token it has not seen.
 from __future__ import annotations
 
 import logging
-import random
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol, runtime_checkable
@@ -86,5 +85,7 @@ async def poll_until(attempt: Callable[[], Awaitable[bool]]) -> None:
     """Call ``attempt`` until it returns True, sleeping with jittered backoff in between."""
     delay = _FIRST_POLL
     while not await attempt():
+        import random
+
         await anyio.sleep(random.uniform(delay / 2, delay))  # noqa: S311 - jitter, not crypto
         delay = min(delay * 2, _MAX_POLL)

@@ -12,10 +12,9 @@ from __future__ import annotations
 import contextvars
 import os
 import sys
-import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio.to_thread
 
@@ -25,6 +24,8 @@ from ._base import decode_token, poll_until, replaceable
 
 if sys.platform != "win32":
     import fcntl
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = ["FileTokenStore"]
 
@@ -45,6 +46,8 @@ class FileTokenStore:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         if sys.platform == "win32":
             raise ConfigurationError("FileTokenStore needs POSIX file locks (fcntl)")
+        from pathlib import Path  # with urllib.parse: not at import (5 ms)
+
         self.path = Path(path).expanduser().absolute()
         if not self.path.name:
             raise ConfigurationError(f"FileTokenStore needs a file path, got {path!r}")
@@ -110,6 +113,8 @@ class FileTokenStore:
             return False
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         # mkstemp creates the file with mode 0600, whatever the umask.
+        import tempfile  # with shutil, bz2, lzma: not at import (4 ms)
+
         fd, temporary = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
         try:
             with os.fdopen(fd, "wb") as file:
@@ -118,6 +123,8 @@ class FileTokenStore:
                 os.fsync(file.fileno())
             os.replace(temporary, self.path)
         except BaseException:
+            from pathlib import Path
+
             Path(temporary).unlink(missing_ok=True)
             raise
         _fsync_directory(self.path.parent)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import math
-import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -108,6 +107,8 @@ class RedisTokenStore:
     async def grant_lock(self) -> AsyncIterator[None]:
         """Hold ``lock_key`` (``SET NX PX``, at most ``lock_ttl`` seconds) while renewing."""
         _require_asyncio()
+        import secrets  # with hmac and hashlib's OpenSSL: not at import (4 ms)
+
         owner = secrets.token_hex(16)
         ttl_ms = max(1, round(self.lock_ttl * 1000))
 
