@@ -1,6 +1,6 @@
 """Import httpx on first use, and then without its command-line module.
 
-``import httpx`` costs about 40% of ``import cloutility_async`` (its ``_auth``
+``import httpx`` was about 40% of the time of ``import cloutility_async`` (its ``_auth``
 and ``_models`` bring ``urllib.request``, ``http.client``, ``http.cookiejar``,
 ``email`` and ``ssl``), while the default asyncio path sends through aiohttp and
 touches httpx only when a client is built. Imported first by the package: when
