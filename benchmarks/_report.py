@@ -208,7 +208,13 @@ def _import(imp: Report) -> list[str]:
         " httpx's command-line dependencies (click, rich, pygments). Where the time"
         " goes (own time of the modules loaded, by package, without the CLI ones): "
         + ", ".join(f"{k} {v:.0f} ms" for k, v in plain["own_ms_by_package"].items())
-        + f"; the bare interpreter starts in {imp['bare_interpreter_ms']:.0f} ms.",
+        + f"; the bare interpreter starts in {imp['bare_interpreter_ms']:.0f} ms."
+        + (
+            f" In instructions (callgrind, load-independent): {ir['import_ir'] / 1e6:,.1f}M"
+            f" over the bare interpreter's {ir['bare_interpreter_ir'] / 1e6:,.1f}M."
+            if (ir := imp.get("instructions"))
+            else ""
+        ),
         "",
     ]
 

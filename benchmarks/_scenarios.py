@@ -13,9 +13,12 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
+import _ir
 from _bench import Bench, Log, brief
 from _common import REPO, median
 
@@ -235,12 +238,30 @@ def _import_once(env: dict[str, str], code: str) -> dict[str, Any]:
     }
 
 
+def _import_instructions(env: dict[str, str]) -> dict[str, int]:
+    """Instructions of ``import cloutility_async`` over a bare interpreter (callgrind over
+    the whole process, minus the same for ``pass``): what the load cannot blur."""
+    counts = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, code in (("import", "import cloutility_async"), ("bare", "pass")):
+            out = Path(tmp) / f"{name}.out"
+            subprocess.run(
+                [*_ir.callgrind_prefix(out, toggle=None), sys.executable, "-c", code],
+                env=env, check=True, capture_output=True,
+            )  # fmt: skip
+            counts[name] = _ir.read_ir(out)
+    return {"import_ir": counts["import"] - counts["bare"], "bare_interpreter_ir": counts["bare"]}
+
+
 def imports(bench: Bench | None, opts: Options, log: Log) -> dict[str, Any]:
     """``python -X importtime -c "import cloutility_async"``, as installed here (click
     installed: ``import httpx`` then imports its command line, rich and pygments) and
     as a plain install would have it (``click`` made unimportable)."""
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO)
+    # Byte-compiled, as pip installs it: otherwise (PYTHONDONTWRITEBYTECODE, or a module
+    # edited since its .pyc) every run would compile those modules again and time that.
+    _ir.compile_tree(REPO / "cloutility_async")
     variants = {
         "this_venv": "import cloutility_async",
         "without_httpx_cli": "import sys; sys.modules['click'] = None; import cloutility_async",
@@ -265,10 +286,18 @@ def imports(bench: Bench | None, opts: Options, log: Log) -> dict[str, Any]:
         bare.append(time.perf_counter() - started)
     result["bare_interpreter_ms"] = median(bare) * 1000
     result["cumulative_ms"] = result["this_venv"]["cumulative_ms"]
+    if not opts.quick and _ir.valgrind() is not None:
+        result["instructions"] = _import_instructions(env)
     log(
         f"  import cloutility_async: {result['this_venv']['cumulative_ms']:.0f} ms here"
         f" (click installed: {result['click_installed']}),"
         f" {result['without_httpx_cli']['cumulative_ms']:.0f} ms without httpx's CLI"
         f" (medians of {opts.import_runs})"
+        + (
+            f"; {result['instructions']['import_ir'] / 1e6:,.1f}M instructions over a bare"
+            " interpreter (callgrind)"
+            if "instructions" in result
+            else ""
+        )
     )
     return result

@@ -81,7 +81,9 @@ def _import(imp: Report) -> list[Row]:
     return [row(
         '3. `python -X importtime -c "import cloutility_async"`, click installed',
         "<= 150 ms",
-        f"{ms:.0f} ms ({plain:.0f} ms without httpx's CLI deps)"
+        f"{ms:.0f} ms ({plain:.0f} ms without httpx's CLI deps"
+        + (f"; {ir['import_ir'] / 1e6:,.0f}M Ir" if (ir := imp.get("instructions")) else "")
+        + ")"
         + ("" if click else "; click is NOT installed here"),
         ms <= 150 if click else None,
     )]  # fmt: skip

@@ -74,7 +74,7 @@ DEFAULTS: dict[str, tuple[Any, Any]] = {
     "memory_consumers": ("300,1200", "5000,20000"),
     "in_flight_rounds": (1, 3),
     "model_consumers": (200, 1000),
-    "import_runs": (3, 5),
+    "import_runs": (5, 15),
 }
 
 
@@ -107,7 +107,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     add("--in-flight", type=int, default=1000, help="typed GETs in flight at once, memory")
     add("--in-flight-rounds", type=int, help="alternating rounds of it (3; quick 1)")
     add("--model-consumers", type=int, help="structured models kept, memory (1000; quick 200)")
-    add("--import-runs", type=int, help="runs of each import variant (5; quick 3)")
+    add("--import-runs", type=int, help="runs of each import variant (15; quick 5)")
     add("--before", type=Path, default=RESULTS_DIR / "before.json",
         help="the figures the no-regression targets compare with")  # fmt: skip
     add("--save-before", action="store_true", help="write this run's figures as --before")
