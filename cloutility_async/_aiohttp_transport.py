@@ -11,15 +11,18 @@ error ("maybe sent"), so a POST is never replayed because of it.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine, Mapping
 from typing import Any
+from urllib.parse import SplitResult
 
 import aiohttp
 import httpx
 from aiohttp import hdrs
 from multidict import CIMultiDict
+from yarl import URL
 
-from ._responses import response_from_body
+from ._requests import PlainRequest
+from ._responses import LazyResponse, response_from_body
 
 __all__ = ["AiohttpTransport"]
 
@@ -28,8 +31,9 @@ __all__ = ["AiohttpTransport"]
 _AIOHTTP_ERRORS = (aiohttp.ClientError, OSError)
 
 
-def _transport_error(exc: Exception, request: httpx.Request) -> httpx.TransportError:
+def _transport_error(exc: Exception, source: httpx.Request | PlainRequest) -> httpx.TransportError:
     """The httpx error for one of aiohttp's (the first matching rule wins)."""
+    request = source if isinstance(source, httpx.Request) else None
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return httpx.ConnectTimeout(str(exc) or "connect timeout", request=request)
     if isinstance(exc, aiohttp.ClientConnectorError):
@@ -78,13 +82,26 @@ class _Request(aiohttp.ClientRequest):
     request carries every header that should go out.
     """
 
+    def update_headers(self, headers: Any) -> None:
+        # Headers that start with Host (every request the SDK builds but a streamed
+        # one) are what aiohttp's loop makes of them: copied in one call.
+        if type(headers) is CIMultiDict and headers and next(iter(headers)).lower() == "host":
+            self.headers = headers.copy()
+        else:
+            super().update_headers(headers)
+
     def update_auto_headers(self, skip_auto_headers: object) -> None:
         if hdrs.ACCEPT not in self.headers:
             self.headers[hdrs.ACCEPT] = "*/*"
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
-    """Send httpx requests through one ``aiohttp.ClientSession`` (asyncio only)."""
+    """Send httpx requests through one ``aiohttp.ClientSession`` (asyncio only).
+
+    ``send_plain`` sends the sender's body-less requests to the API without an
+    ``httpx.Request``: from their header lines and URL straight to aiohttp's
+    types, answered by a ``LazyResponse``.
+    """
 
     # ``aclose()`` closes the connections in use too: the requests on them fail at once.
     aborts_on_close = True
@@ -100,8 +117,13 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         # send the same ones (the client's, with one token), converted once.
         self._raw_headers: list[tuple[bytes, bytes]] = []
         self._headers: CIMultiDict[str] = CIMultiDict()
+        # The same for the header lines of plain requests (one tuple per token).
+        self._lines: tuple[tuple[str, str], ...] = ()
+        self._line_headers: CIMultiDict[str] = CIMultiDict()
 
     def _open_session(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise RuntimeError("this AiohttpTransport is closed")
         connector = aiohttp.TCPConnector(
             limit=self._max_connections,
             limit_per_host=0,
@@ -109,19 +131,31 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             enable_cleanup_closed=False,
         )
         # No cookie jar and no automatic decompression: httpx decodes bodies itself.
-        return aiohttp.ClientSession(
+        self._session = aiohttp.ClientSession(
             connector=connector,
             cookie_jar=aiohttp.DummyCookieJar(),
             auto_decompress=False,
             request_class=_Request,
         )
+        return self._session
+
+    def send_plain(self, request: PlainRequest) -> Coroutine[Any, Any, httpx.Response]:
+        """Send a body-less request to the API (its URL on its origin, ``request.origin``).
+
+        Not a coroutine function: it returns ``_exchange``'s coroutine, so that
+        the request in flight has one frame of this transport, not two.
+        """
+        scheme, netloc = request.origin
+        path, _, query = request.url.raw_path.decode("ascii").partition("?")
+        # httpx's URL is already encoded: aiohttp sends it as it is, without re-parsing.
+        url = URL(SplitResult(scheme, netloc, path, query, ""), encoded=True)
+        lines = request.lines
+        if lines is not self._lines:
+            self._lines, self._line_headers = lines, CIMultiDict(lines)
+        timeout = self._timeout_for(request.timeout)
+        return self._exchange(request.method, url, self._line_headers, None, timeout, request)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if self._session is None:
-            if self._closed:
-                raise RuntimeError("this AiohttpTransport is closed")
-            self._session = self._open_session()
-        timeouts: dict[str, Any] = request.extensions.get("timeout", {})
         data: Any
         source: _BodySource | None = None
         try:
@@ -130,36 +164,74 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             source = _BodySource(request.stream)  # type: ignore[arg-type]
             data = source.chunks()
             request.headers.pop("transfer-encoding", None)  # aiohttp chunks it itself
-        if timeouts is self._timeouts:
-            timeout = self._timeout  # the same settings as the last request
-        else:
-            timeout = aiohttp.ClientTimeout(
+        timeout = self._timeout_for(request.extensions.get("timeout", {}))
+        self._convert_headers(request.headers)
+        try:
+            return await self._exchange(
+                request.method,
+                URL(str(request.url), encoded=True),
+                self._headers,
+                data,
+                timeout,
+                request,
+            )
+        except httpx.TransportError:
+            if source is None or source.error is None:
+                raise
+        # The body's own error, raised outside the `except`: aiohttp's wrapper of it
+        # (which holds the request) is not chained to it.
+        raise source.error
+
+    def _timeout_for(self, timeouts: Mapping[str, float | None]) -> aiohttp.ClientTimeout:
+        """aiohttp's timeouts for httpx's timeout extension (kept while it repeats)."""
+        if timeouts is not self._timeouts:
+            self._timeout = aiohttp.ClientTimeout(
                 total=None,
                 connect=timeouts.get("pool"),
                 sock_connect=timeouts.get("connect"),
                 sock_read=timeouts.get("read"),
             )
-            self._timeouts, self._timeout = timeouts, timeout
-        self._convert_headers(request.headers)
-        # One frame, no context manager: each coroutine of the chain stays alive (and
-        # costs memory) for as long as its request is in flight.
+            self._timeouts = timeouts
+        return self._timeout
+
+    async def _exchange(
+        self,
+        method: str,
+        url: URL,
+        headers: CIMultiDict[str],
+        data: Any,
+        timeout: aiohttp.ClientTimeout,
+        source: httpx.Request | PlainRequest,
+    ) -> httpx.Response:
+        """One exchange, its body read whole; aiohttp's errors mapped (see the module).
+
+        Awaits the request itself, not its context manager: each coroutine of the
+        chain stays alive (and costs memory and a step per wake-up) for as long
+        as its request is in flight.
+        """
         try:
-            async with self._session.request(
-                request.method,
-                str(request.url),
-                headers=self._headers,  # only read: aiohttp builds the request's own
+            response = await (self._session or self._open_session()).request(
+                method,
+                url,
+                headers=headers,  # only read: aiohttp builds the request's own
                 data=data,
                 allow_redirects=False,
                 timeout=timeout,
-            ) as response:
-                body = await response.read()
-                return response_from_body(response.status, response.raw_headers, body, request)
+            )
+            if data is None:
+                body = await response.read()  # which releases or closes the connection
+            else:
+                try:
+                    body = await response.read()
+                finally:  # as its context manager does: the body's writer stops first
+                    response.release()
+                    await response.wait_for_close()
         except _AIOHTTP_ERRORS as exc:
-            if source is None or source.error is None:
-                raise _transport_error(exc, request) from exc
-        # The body's own error, raised outside the `except`: aiohttp's wrapper of it
-        # (which holds the request) is not chained to it.
-        raise source.error
+            raise _transport_error(exc, source) from exc
+        if type(source) is PlainRequest and hdrs.CONTENT_ENCODING not in response.headers:
+            return LazyResponse(response.status, response.raw_headers, body, source)
+        request = source if isinstance(source, httpx.Request) else source.to_httpx()
+        return response_from_body(response.status, response.raw_headers, body, request)
 
     def _convert_headers(self, headers: httpx.Headers) -> None:
         """Make ``self._headers`` aiohttp's copy of ``headers`` (kept while they repeat).

@@ -4,6 +4,11 @@ One concern, no I/O: a ``Call`` is what one ``send()`` asks for, and given the
 bearer token chosen for an attempt, ``RequestBuilder`` makes the
 ``httpx.Request`` to send. ``Origin`` and ``Authorization`` go only to the
 configured API's origin; everything else gets neither.
+
+For a transport that sends it without one (the SDK's own aiohttp transport),
+a body-less request to the API is a ``PlainRequest`` instead: its header lines,
+built once per token, and what it takes to build the ``httpx.Request`` if
+anything asks for it (an error, a redirect, a debug log line); a 2xx never does.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ if TYPE_CHECKING:
     from ._instrumentation import Resend
     from ._retry import RetryPolicy
 
-__all__ = ["Call", "RequestBuilder"]
+__all__ = ["Call", "PlainRequest", "RequestBuilder"]
 
 # Methods for which httpx.Request adds ``Content-Length: 0`` to a body-less request.
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -69,12 +74,61 @@ class Call:
         self.resend: Resend | None = None  # why the next attempt is sent again (for the hooks)
 
 
+class PlainRequest:
+    """A body-less request to the API, for a transport that sends it as header lines.
+
+    ``lines`` are the (lower-case name, value) pairs ``RequestBuilder.build``
+    would put in the ``httpx.Request``, in its order (Host first); the same tuple
+    for every request with the same token, so a transport converts it once.
+    ``origin`` is the API's (scheme, host[:port]), which ``url`` is on.
+    ``to_httpx()`` builds that request, equal to ``build``'s, when something asks.
+    """
+
+    __slots__ = ("_bearer", "_builder", "lines", "method", "origin", "timeout", "url")
+
+    def __init__(
+        self,
+        builder: RequestBuilder,
+        method: str,
+        url: httpx.URL,
+        bearer: str | None,
+        lines: tuple[tuple[str, str], ...],
+        timeout: Mapping[str, float | None],
+    ) -> None:
+        self._builder = builder
+        self.origin = builder.origin
+        self.method = method
+        self.url = url
+        self._bearer = bearer
+        self.lines = lines
+        self.timeout = timeout
+
+    def to_httpx(self) -> httpx.Request:
+        return self._builder._plain(self.method, self.url, self._bearer, self.timeout)
+
+    @property
+    def headers(self) -> httpx.Headers:
+        return self.to_httpx().headers
+
+
 class RequestBuilder:
     """Builds the requests of one client (its ``Origin``, ``User-Agent`` and timeouts)."""
 
-    __slots__ = ("_base_headers", "_no_body", "_plain_headers", "_plain_key", "timeout")
+    __slots__ = (
+        "_base_headers",
+        "_host",
+        "_lines",
+        "_lines_bearer",
+        "_no_body",
+        "_plain_headers",
+        "_plain_key",
+        "origin",
+        "timeout",
+    )
 
-    def __init__(self, *, origin: str, user_agent: str, timeout: httpx.Timeout) -> None:
+    def __init__(
+        self, *, origin: str, user_agent: str, timeout: httpx.Timeout, api_url: httpx.URL
+    ) -> None:
         # The client's timeouts, as the request extension httpx (and our aiohttp transport) read.
         self.timeout: Mapping[str, float | None] = timeout.as_dict()
         self._base_headers = {
@@ -87,6 +141,49 @@ class RequestBuilder:
         self._plain_key: tuple[str | None, bytes] | None = None
         self._plain_headers = httpx.Headers()
         self._no_body = httpx.ByteStream(b"")  # not at import: httpx loads with a client
+        # The same as a PlainRequest's lines, per bearer: the API's host is fixed.
+        self._host = api_url.netloc
+        self.origin = (api_url.scheme, self._host.decode("ascii"))
+        self._lines_bearer: str | None = None
+        self._lines: tuple[tuple[str, str], ...] | None = None
+
+    def plain(
+        self, method: str, url: httpx.URL, bearer: str | None, timeout: Mapping[str, float | None]
+    ) -> PlainRequest:
+        """A body-less request to the API (``url`` is on its origin) as a ``PlainRequest``."""
+        lines = self._lines
+        if lines is None or bearer != self._lines_bearer:
+            lines = tuple(
+                (name.decode("ascii").lower(), value.decode("ascii"))
+                for name, value in self._plain_header_lines(bearer, self._host)
+            )
+            self._lines, self._lines_bearer = lines, bearer
+        return PlainRequest(self, method, url, bearer, lines, timeout)
+
+    def for_call(
+        self, call: Call, bearer: str | None, on_api: bool, *, plain: bool
+    ) -> httpx.Request | PlainRequest:
+        """What an attempt of ``call`` sends; a ``PlainRequest`` if ``plain`` (the transport
+        takes one) and the request is a body-less one to the API."""
+        if (
+            plain
+            and on_api
+            and call.body is None
+            and call.stream is None
+            and not call.headers
+            and call.method not in _BODY_METHODS
+        ):
+            return self.plain(call.method, call.url, bearer, call.timeout)
+        return self.build(
+            call.method,
+            call.url,
+            call.body,
+            call.stream,
+            call.headers,
+            bearer,
+            on_api,
+            call.timeout,
+        )
 
     def build(
         self,
@@ -125,13 +222,8 @@ class RequestBuilder:
         own header preparation (Host first, no Content-Length), at a fraction of its cost."""
         key = (bearer, url.netloc)
         if key != self._plain_key:
-            fields = dict(self._base_headers)
-            if bearer is not None:
-                fields["Authorization"] = f"Bearer {bearer}"
-            # httpx encodes str headers as ASCII, and puts the Host it adds first.
-            headers = [(b"Host", url.netloc)] if url.host else []
-            headers += [(k.encode("ascii"), v.encode("ascii")) for k, v in fields.items()]
-            self._plain_headers = httpx.Headers(headers)
+            lines = self._plain_header_lines(bearer, url.netloc if url.host else b"")
+            self._plain_headers = httpx.Headers(lines)
             self._plain_key = key
         request = httpx.Request(
             method,
@@ -142,3 +234,12 @@ class RequestBuilder:
         )
         request.read()  # an empty body, read: as httpx.Request(content=None) leaves it
         return request
+
+    def _plain_header_lines(self, bearer: str | None, host: bytes) -> list[tuple[bytes, bytes]]:
+        """What httpx.Request makes of a body-less request's headers: str encoded as
+        ASCII, the Host it adds first (none for a URL without a host)."""
+        fields = dict(self._base_headers)
+        if bearer is not None:
+            fields["Authorization"] = f"Bearer {bearer}"
+        lines = [(b"Host", host)] if host else []
+        return lines + [(k.encode("ascii"), v.encode("ascii")) for k, v in fields.items()]

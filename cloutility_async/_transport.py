@@ -49,7 +49,7 @@ from ._mapping import (
     trim_transport_frames,
 )
 from ._records import log_event, redact_url
-from ._requests import Call, RequestBuilder
+from ._requests import Call, PlainRequest, RequestBuilder
 from ._responses import decode_error, decode_json, scrub
 from ._retry import RetryPolicy, repeatable
 
@@ -130,7 +130,15 @@ class Sender:
         self.auth = None if auth is None else auth(send=self.send)
         self.closed = False
         self.stats = SenderStatistics()
-        self._requests = RequestBuilder(origin=origin, user_agent=user_agent, timeout=timeout)
+        self._requests = RequestBuilder(
+            origin=origin, user_agent=user_agent, timeout=timeout, api_url=base_url
+        )
+        # The SDK's aiohttp transport sends a body-less request to the API without an
+        # httpx.Request (``PlainRequest``); every other transport gets httpx's.
+        self._send_plain: Callable[[PlainRequest], Awaitable[httpx.Response]] | None = getattr(
+            transport, "send_plain", None
+        )
+        self._origin = (base_url.scheme, base_url.host, base_url.port)
         # Calls waiting for a slot, a token or a backoff: close() wakes them.
         self._waits: set[anyio.CancelScope] = set()
         self._exchanges = 0  # inside the transport now, grants included
@@ -150,7 +158,7 @@ class Sender:
         return self.base_url.join(url)
 
     def is_api_url(self, url: httpx.URL) -> bool:
-        return same_origin(url, self.base_url)
+        return (url.scheme, url.host, url.port) == self._origin  # same_origin(url, base_url)
 
     # -- closing ---------------------------------------------------------------
 
@@ -442,15 +450,11 @@ class Sender:
                         await self._acquire(call)
                         held = True
                     token = auth.usable_token() or fresh
-            request = self._requests.build(
-                call.method,
-                call.url,
-                call.body,
-                call.stream,
-                call.headers,
+            request = self._requests.for_call(
+                call,
                 token.access_token if token is not None else None,
                 on_api,
-                call.timeout,
+                plain=self._send_plain is not None,
             )
             try:
                 return await self._exchange(request, call), token
@@ -479,7 +483,7 @@ class Sender:
         except anyio.WouldBlock:
             await self._wait(self.limiter.acquire, call.method, call.url)
 
-    async def _exchange(self, request: httpx.Request, call: Call) -> httpx.Response:
+    async def _exchange(self, request: httpx.Request | PlainRequest, call: Call) -> httpx.Response:
         """One request and its answer (``call.limited``: it holds a slot of the limiter)."""
         limited = call.limited
         if self.closed:  # checked last thing before the transport: nothing goes out after close
@@ -530,12 +534,17 @@ class Sender:
             report.answered(response.status_code)
         return response
 
-    async def _transmit(self, request: httpx.Request) -> httpx.Response:
+    async def _transmit(self, request: httpx.Request | PlainRequest) -> httpx.Response:
         """The transport's response to ``request``, its body read; httpx errors pass."""
         undecodable: DecodeError | None = None
         try:
-            response = await self.transport.handle_async_request(request)
-            response.request = request
+            if type(request) is PlainRequest:
+                assert self._send_plain is not None
+                response = await self._send_plain(request)
+            else:
+                assert isinstance(request, httpx.Request)
+                response = await self.transport.handle_async_request(request)
+                response.request = request
             if not response.is_stream_consumed:  # else read already (aiohttp, mocks)
                 try:
                     await read_body(response)
@@ -562,7 +571,7 @@ class Sender:
 
 
 def _log_answer(
-    request: httpx.Request, response: httpx.Response, started: float, attempt: int
+    request: httpx.Request | PlainRequest, response: httpx.Response, started: float, attempt: int
 ) -> None:
     """The DEBUG record of one answered attempt (secrets redacted)."""
     log_event(
