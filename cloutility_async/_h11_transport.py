@@ -22,20 +22,23 @@ import select
 import ssl
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator, Mapping
 from contextlib import contextmanager
-from typing import NoReturn, cast
+from typing import Any, NoReturn, cast
 
 import anyio
 import anyio.abc
 import h11
 import httpx
 
-from ._responses import response_from_body
+from ._requests import PlainRequest
+from ._responses import LazyResponse, response_from_body
 
 __all__ = ["H11Transport"]
 
 Origin = tuple[str, str, int]  # scheme, host, port
+# What is sent: httpx's request, or the sender's body-less one to the API (``send_plain``).
+Sent = httpx.Request | PlainRequest
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 # The methods RFC 9112 lets a client send again after a connection fails midway.
@@ -89,13 +92,28 @@ class _Connection:
 
 
 @contextmanager
-def _map_connect_errors(request: httpx.Request) -> Iterator[None]:
+def _map_connect_errors(request: Sent) -> Iterator[None]:
     try:
         yield
     except TimeoutError as exc:  # anyio.fail_after, or the kernel's connect timeout
-        raise httpx.ConnectTimeout(str(exc) or "connect timeout", request=request) from exc
+        raise httpx.ConnectTimeout(str(exc) or "connect timeout", request=_httpx(request)) from exc
     except (*_SOCKET_ERRORS, ssl.SSLError) as exc:
-        raise httpx.ConnectError(str(exc) or type(exc).__name__, request=request) from exc
+        raise httpx.ConnectError(str(exc) or type(exc).__name__, request=_httpx(request)) from exc
+
+
+def _httpx(request: Sent) -> httpx.Request:
+    """The httpx request an error names (a plain request's built only now)."""
+    return request.to_httpx() if type(request) is PlainRequest else cast(httpx.Request, request)
+
+
+def _timeouts(request: Sent) -> Mapping[str, float | None]:
+    """httpx's timeout extension of ``request``."""
+    if type(request) is PlainRequest:
+        return request.timeout
+    timeouts: Mapping[str, float | None] = cast(httpx.Request, request).extensions.get(
+        "timeout", {}
+    )
+    return timeouts
 
 
 def _message(exc: BaseException) -> str:
@@ -129,13 +147,11 @@ class H11Transport(httpx.AsyncBaseTransport):
 
     # -- the pool ----------------------------------------------------------------
 
-    async def _checkout(
-        self, origin: Origin, request: httpx.Request, *, fresh: bool = False
-    ) -> _Connection:
+    async def _checkout(self, origin: Origin, request: Sent, *, fresh: bool = False) -> _Connection:
         """An idle connection to ``origin`` that still looks open, or (``fresh``) a new one."""
         while True:
             if self._closed:
-                raise httpx.ConnectError("the transport was closed", request=request)
+                raise httpx.ConnectError("the transport was closed", request=_httpx(request))
             idle = None if fresh else self._idle.get(origin)
             while idle:
                 connection = idle.pop()  # the most recently used: the least likely closed
@@ -148,9 +164,9 @@ class H11Transport(httpx.AsyncBaseTransport):
             if not await self._close_an_idle_one():
                 await self._wait_for_room(request)
 
-    async def _connect(self, origin: Origin, request: httpx.Request) -> _Connection:
+    async def _connect(self, origin: Origin, request: Sent) -> _Connection:
         scheme, host, port = origin
-        timeout = request.extensions.get("timeout", {}).get("connect")
+        timeout = _timeouts(request).get("connect")
         self._count += 1
         try:
             with _map_connect_errors(request), anyio.fail_after(timeout):
@@ -172,7 +188,7 @@ class H11Transport(httpx.AsyncBaseTransport):
         connection = _Connection(origin, stream)
         if self._closed:  # closed while connecting: this socket must not outlive it
             await self._close(connection)
-            raise httpx.ConnectError("the transport was closed", request=request)
+            raise httpx.ConnectError("the transport was closed", request=_httpx(request))
         self._in_use.add(connection)
         return connection
 
@@ -191,9 +207,9 @@ class H11Transport(httpx.AsyncBaseTransport):
                 return True
         return False
 
-    async def _wait_for_room(self, request: httpx.Request) -> None:
+    async def _wait_for_room(self, request: Sent) -> None:
         """Wait until a connection closes or comes back, within the pool timeout."""
-        timeout = request.extensions.get("timeout", {}).get("pool")
+        timeout = _timeouts(request).get("pool")
         event = anyio.Event()
         self._waiters.append(event)
         woken = False
@@ -202,7 +218,9 @@ class H11Transport(httpx.AsyncBaseTransport):
                 await event.wait()
             woken = True
         except TimeoutError:
-            raise httpx.PoolTimeout("no connection became free in time", request=request) from None
+            raise httpx.PoolTimeout(
+                "no connection became free in time", request=_httpx(request)
+            ) from None
         finally:
             if not woken:  # (a woken event was popped by _wake_one)
                 if event.is_set():  # woken, then cancelled: the room goes to the next one
@@ -248,13 +266,22 @@ class H11Transport(httpx.AsyncBaseTransport):
     # -- one request ---------------------------------------------------------------
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if self._closed:
-            raise RuntimeError("this H11Transport is closed")
-        origin = _origin(request)
         try:
             body: bytes | None = request.content
         except httpx.RequestNotRead:
             body = None  # a stream: sent as it is read, so it can be sent only once
+        return await self._handle(request, body)
+
+    def send_plain(self, request: PlainRequest) -> Coroutine[Any, Any, httpx.Response]:
+        """Send the sender's body-less request to the API without an ``httpx.Request``;
+        answered by a ``LazyResponse``. Not a coroutine function: the request in
+        flight has one frame of this method, ``_handle``'s."""
+        return self._handle(request, b"")
+
+    async def _handle(self, request: Sent, body: bytes | None) -> httpx.Response:
+        if self._closed:
+            raise RuntimeError("this H11Transport is closed")
+        origin = _origin(request)
         replayable = body is not None and request.method in _IDEMPOTENT
         fresh = False
         while True:
@@ -275,14 +302,14 @@ class H11Transport(httpx.AsyncBaseTransport):
             return response
 
     async def _exchange(
-        self, connection: _Connection, request: httpx.Request, body: bytes | None
+        self, connection: _Connection, request: Sent, body: bytes | None
     ) -> httpx.Response:
         """Write ``request`` and read the whole answer, within the request's timeouts.
 
         One cancel scope for both timeouts: its deadline is the write timeout while
         the request goes out, then the read timeout again before each read.
         """
-        timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
+        timeouts = _timeouts(request)
         write_timeout = timeouts.get("write")
         reading = False
         answer: tuple[h11.Response, bytes] | None = None
@@ -295,21 +322,21 @@ class H11Transport(httpx.AsyncBaseTransport):
             answer = await reader.read()
         if scope.cancelled_caught:
             if reading:
-                raise httpx.ReadTimeout("timed out reading the response", request=request)
-            raise httpx.WriteTimeout("timed out writing the request", request=request)
+                raise httpx.ReadTimeout("timed out reading the response", request=_httpx(request))
+            raise httpx.WriteTimeout("timed out writing the request", request=_httpx(request))
         if answer is None:  # the write failed and the server said nothing
             assert write_error is not None
             if connection.reused:
                 raise _Stale(write_error)
             raise write_error
         head, content = answer
-        return response_from_body(
-            head.status_code,
-            head.headers.raw_items(),
-            content,
-            request,
-            {"http_version": b"HTTP/" + head.http_version, "reason_phrase": head.reason},
-        )
+        raw = head.headers.raw_items()
+        extensions = {"http_version": b"HTTP/" + head.http_version, "reason_phrase": head.reason}
+        if type(request) is PlainRequest and not any(
+            name == b"content-encoding" for name, _ in head.headers
+        ):
+            return LazyResponse(head.status_code, raw, content, request, extensions)
+        return response_from_body(head.status_code, raw, content, _httpx(request), extensions)
 
     async def aclose(self) -> None:
         """Close every connection, those in use too; never reopen."""
@@ -323,23 +350,23 @@ class H11Transport(httpx.AsyncBaseTransport):
             self._wake_one()
 
 
-def _origin(request: httpx.Request) -> Origin:
+def _origin(request: Sent) -> Origin:
     """``(scheme, host, port)`` of the request's URL; only http and https are spoken."""
     url = request.url
     scheme = url.scheme
     if scheme not in _DEFAULT_PORTS:
         raise httpx.UnsupportedProtocol(
-            f"the URL's scheme must be http or https, not {scheme!r}", request=request
+            f"the URL's scheme must be http or https, not {scheme!r}", request=_httpx(request)
         )
     if not url.raw_host:
-        raise httpx.UnsupportedProtocol("the URL has no host", request=request)
+        raise httpx.UnsupportedProtocol("the URL has no host", request=_httpx(request))
     return scheme, url.raw_host.decode("ascii"), url.port or _DEFAULT_PORTS[scheme]
 
 
 async def _write(
     state: h11.Connection,
     stream: anyio.abc.ByteStream,
-    request: httpx.Request,
+    request: Sent,
     body: bytes | None,
 ) -> httpx.WriteError | None:
     """Send the request (a body in memory in one write); the socket's failure, if any.
@@ -349,17 +376,19 @@ async def _write(
     error of a streamed body's own source (a file that shrank) passes as it is.
     """
     with _map_local_errors(request):
+        if type(request) is PlainRequest:
+            lines = request.raw_lines
+        else:
+            lines = cast(httpx.Request, request).headers.raw
         head = state.send(
             h11.Request(
-                method=request.method.encode("ascii"),
-                target=request.url.raw_path,
-                headers=request.headers.raw,
+                method=request.method.encode("ascii"), target=request.url.raw_path, headers=lines
             )
         )
         try:
             if body is None:
                 await _send(stream, head)
-                source = cast(httpx.AsyncByteStream, request.stream)
+                source = cast(httpx.AsyncByteStream, cast(httpx.Request, request).stream)
                 chunks = aiter(source)
                 try:
                     async for chunk in chunks:
@@ -374,7 +403,7 @@ async def _write(
                 data = head + state.send(h11.Data(data=body)) if body else head
                 await _send(stream, data + state.send(h11.EndOfMessage()))
         except _WriteFailed as exc:
-            return httpx.WriteError(str(exc), request=request)
+            return httpx.WriteError(str(exc), request=_httpx(request))
     return None
 
 
@@ -386,12 +415,12 @@ async def _send(stream: anyio.abc.ByteStream, data: bytes) -> None:
 
 
 @contextmanager
-def _map_local_errors(request: httpx.Request) -> Iterator[None]:
+def _map_local_errors(request: Sent) -> Iterator[None]:
     """h11's refusal of what we send (a bad header, a body longer than its length)."""
     try:
         yield
     except h11.LocalProtocolError as exc:
-        raise httpx.LocalProtocolError(str(exc), request=request) from exc
+        raise httpx.LocalProtocolError(str(exc), request=_httpx(request)) from exc
 
 
 class _Reader:
@@ -408,7 +437,7 @@ class _Reader:
     def __init__(
         self,
         connection: _Connection,
-        request: httpx.Request,
+        request: Sent,
         scope: anyio.CancelScope,
         read_timeout: float | None,
         write_error: httpx.WriteError | None,
@@ -431,7 +460,7 @@ class _Reader:
             except h11.RemoteProtocolError as exc:
                 if self.write_error is not None and not self.received:
                     return None
-                raise httpx.RemoteProtocolError(str(exc), request=self.request) from exc
+                raise httpx.RemoteProtocolError(str(exc), request=_httpx(self.request)) from exc
             if event is h11.NEED_DATA:
                 data = await self._receive()
                 if data is None:
@@ -446,7 +475,7 @@ class _Reader:
                 return head, b"".join(chunks) if len(chunks) != 1 else chunks[0]
             elif event is h11.PAUSED:  # a 101 or a CONNECT's 2xx: not HTTP/1.1 any more
                 raise httpx.RemoteProtocolError(
-                    "the server switched protocols", request=self.request
+                    "the server switched protocols", request=_httpx(self.request)
                 )
             # InformationalResponse (100 Continue): read on
 
@@ -461,13 +490,13 @@ class _Reader:
         except _SOCKET_ERRORS as exc:
             if self.write_error is not None and not self.received:
                 return None
-            self._fail(httpx.ReadError(_message(exc), request=self.request))
+            self._fail(httpx.ReadError(_message(exc), request=_httpx(self.request)))
         if not data and not self.received:
             if self.write_error is not None:
                 return None
             self._fail(
                 httpx.RemoteProtocolError(
-                    "Server disconnected without sending a response.", request=self.request
+                    "Server disconnected without sending a response.", request=_httpx(self.request)
                 )
             )
         self.received = True

@@ -80,11 +80,12 @@ class PlainRequest:
     ``lines`` are the (lower-case name, value) pairs ``RequestBuilder.build``
     would put in the ``httpx.Request``, in its order (Host first); the same tuple
     for every request with the same token, so a transport converts it once.
+    ``raw_lines`` are the same as bytes, names as httpx keeps them (``Host``).
     ``origin`` is the API's (scheme, host[:port]), which ``url`` is on.
     ``to_httpx()`` builds that request, equal to ``build``'s, when something asks.
     """
 
-    __slots__ = ("_bearer", "_builder", "lines", "method", "origin", "timeout", "url")
+    __slots__ = ("_bearer", "_builder", "lines", "method", "origin", "raw_lines", "timeout", "url")
 
     def __init__(
         self,
@@ -93,6 +94,7 @@ class PlainRequest:
         url: httpx.URL,
         bearer: str | None,
         lines: tuple[tuple[str, str], ...],
+        raw_lines: list[tuple[bytes, bytes]],
         timeout: Mapping[str, float | None],
     ) -> None:
         self._builder = builder
@@ -101,6 +103,7 @@ class PlainRequest:
         self.url = url
         self._bearer = bearer
         self.lines = lines
+        self.raw_lines = raw_lines
         self.timeout = timeout
 
     def to_httpx(self) -> httpx.Request:
@@ -122,6 +125,7 @@ class RequestBuilder:
         "_no_body",
         "_plain_headers",
         "_plain_key",
+        "_raw_lines",
         "origin",
         "timeout",
     )
@@ -146,6 +150,7 @@ class RequestBuilder:
         self.origin = (api_url.scheme, self._host.decode("ascii"))
         self._lines_bearer: str | None = None
         self._lines: tuple[tuple[str, str], ...] | None = None
+        self._raw_lines: list[tuple[bytes, bytes]] = []
 
     def plain(
         self, method: str, url: httpx.URL, bearer: str | None, timeout: Mapping[str, float | None]
@@ -153,12 +158,13 @@ class RequestBuilder:
         """A body-less request to the API (``url`` is on its origin) as a ``PlainRequest``."""
         lines = self._lines
         if lines is None or bearer != self._lines_bearer:
+            self._raw_lines = self._plain_header_lines(bearer, self._host)
             lines = tuple(
                 (name.decode("ascii").lower(), value.decode("ascii"))
-                for name, value in self._plain_header_lines(bearer, self._host)
+                for name, value in self._raw_lines
             )
             self._lines, self._lines_bearer = lines, bearer
-        return PlainRequest(self, method, url, bearer, lines, timeout)
+        return PlainRequest(self, method, url, bearer, lines, self._raw_lines, timeout)
 
     def for_call(
         self, call: Call, bearer: str | None, on_api: bool, *, plain: bool

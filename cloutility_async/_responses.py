@@ -154,11 +154,14 @@ class LazyResponse(httpx.Response):
         raw_headers: Sequence[tuple[bytes, bytes]],
         body: bytes,
         source: _RequestSource,
+        extensions: dict[str, Any] | None = None,
     ) -> None:
         self.status_code = status
         self._content = body
         self._raw_headers = raw_headers
         self._source = source
+        if extensions is not None:  # else HTTP/1.1, and the status's usual reason
+            self.extensions = extensions
 
     def __getattr__(self, name: str) -> object:
         """Build a part on first use (only called for an attribute not set yet)."""

@@ -1,13 +1,12 @@
 """Body-less API requests on the default transports, over a real loopback socket.
 
-On asyncio the SDK's aiohttp transport sends them without an ``httpx.Request``
-(a ``PlainRequest``) and answers them with a ``LazyResponse``, whose headers and
-request are built only when something asks. Each behaviour here is what the
-httpx path gives: errors that name method, URL and status, redirects, a 401
-replay, hooks and statistics, timeouts, dropped connections, encoded bodies,
-the debug log. The tests run on both backends (trio's default is the h11
-transport, which gets httpx requests); those that look at the slim path's own
-objects are asyncio-only by design, as the aiohttp transport is.
+The SDK's own transports (aiohttp on asyncio, h11 on trio) send them without an
+``httpx.Request`` (a ``PlainRequest``) and answer them with a ``LazyResponse``,
+whose headers and request are built only when something asks. Each behaviour
+here is what the httpx path gives: errors that name method, URL and status,
+redirects, a 401 replay, hooks and statistics, timeouts, dropped connections,
+encoded bodies, the debug log. Every test runs on both backends, each with its
+default transport.
 """
 
 from __future__ import annotations
@@ -31,6 +30,7 @@ from cloutility_async import (
     RequestTimeoutError,
     TransportError,
 )
+from cloutility_async._h11_transport import H11Transport
 from cloutility_async._requests import PlainRequest, RequestBuilder
 from cloutility_async._responses import LazyResponse, response_from_body
 from tests.rawserver import DROP, STALL, Action, Raw, RawServer, Received, Reply
@@ -215,11 +215,8 @@ async def test_the_debug_line_of_a_plain_get_masks_the_token(
     assert "tok-" not in caplog.text
 
 
-@pytest.mark.parametrize("anyio_backend", ["asyncio"])
-async def test_on_asyncio_a_plain_get_builds_no_httpx_request(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Asyncio only by design (the aiohttp transport): the GETs of a typed read build no
+async def test_a_plain_get_builds_no_httpx_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the default transport of either backend the GETs of a typed read build no
     httpx.Request, and their answers are LazyResponses."""
     built: list[str] = []
     original = httpx.Request.__init__
@@ -235,6 +232,19 @@ async def test_on_asyncio_a_plain_get_builds_no_httpx_request(
         await api.bunit(22).consumer(409).get()
     assert built == []
     assert type(response) is LazyResponse
+
+
+async def test_the_h11_transport_keeps_the_servers_reason_and_version() -> None:
+    """A plain GET's answer through the h11 transport carries the server's reason phrase
+    (the message of an error without a body) and HTTP version, as httpx's request did."""
+    gone = Raw(b"HTTP/1.0 404 Gone Fishing\r\nContent-Length: 0\r\n\r\n", close=True)
+    fine = Raw(b"HTTP/1.0 200 Fine Thanks\r\nContent-Length: 2\r\n\r\n{}", close=True)
+    async with portal(gone, fine) as server, client(server, transport=H11Transport()) as api:
+        with pytest.raises(NotFoundError, match="Gone Fishing"):
+            await api.bunit(22).consumer(408).get()
+        response = await api._port.sender().send("GET", "bunits/22/consumers/408")
+    assert type(response) is LazyResponse
+    assert (response.http_version, response.reason_phrase) == ("HTTP/1.0", "Fine Thanks")
 
 
 def plain_request() -> tuple[RequestBuilder, PlainRequest, httpx.Request]:
@@ -255,6 +265,7 @@ def test_a_plain_request_is_the_request_build_makes() -> None:
     request it builds on demand equals the built one."""
     _, plain, built = plain_request()
     assert list(plain.lines) == built.headers.multi_items()
+    assert plain.raw_lines == built.headers.raw
     assert plain.lines[0] == ("host", "portal.test:8443")
     assert plain.origin == ("https", "portal.test:8443")
     request = plain.to_httpx()
