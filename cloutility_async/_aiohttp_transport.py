@@ -21,8 +21,9 @@ from aiohttp import hdrs
 from multidict import CIMultiDict
 from yarl import URL
 
+from ._lazy_response import LazyResponse
 from ._requests import PlainRequest
-from ._responses import LazyResponse, response_from_body
+from ._responses import response_from_body
 
 __all__ = ["AiohttpTransport"]
 

@@ -31,8 +31,9 @@ import anyio.abc
 import h11
 import httpx
 
+from ._lazy_response import LazyResponse
 from ._requests import PlainRequest
-from ._responses import LazyResponse, response_from_body
+from ._responses import response_from_body
 
 __all__ = ["H11Transport"]
 

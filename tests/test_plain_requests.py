@@ -31,8 +31,9 @@ from cloutility_async import (
     TransportError,
 )
 from cloutility_async._h11_transport import H11Transport
+from cloutility_async._lazy_response import LazyResponse
 from cloutility_async._requests import PlainRequest, RequestBuilder
-from cloutility_async._responses import LazyResponse, response_from_body
+from cloutility_async._responses import response_from_body
 from tests.rawserver import DROP, STALL, Action, Raw, RawServer, Received, Reply
 from tests.recording import Recorder
 
