@@ -65,47 +65,36 @@ def same_origin(url: httpx.URL, base: httpx.URL) -> bool:
     return url.scheme == base.scheme and url.host == base.host and url.port == base.port
 
 
-def _fast_url(template: httpx.URL, path: str) -> httpx.URL:
-    """``template`` with ``path``, built from its parsed parts (no parsing)."""
-    url = httpx.URL.__new__(httpx.URL)
-    url._uri_reference = template._uri_reference._replace(path=path, query=None, fragment=None)
-    return url
-
-
-def _fast_build_works() -> bool:
-    # The fast build leans on httpx's parsed form; check it once against a real parse.
-    try:
-        sample = httpx.URL("https://h.example:8443/v1/")
-        built = _fast_url(sample, "/v1/bunits/22")
-        return built == httpx.URL("https://h.example:8443/v1/bunits/22") and str(built).endswith(
-            "/v1/bunits/22"
-        )
-    except Exception:
-        return False
-
-
 _FAST: bool | None = None  # checked by the first Base: httpx loads with a client, not at import
 
 
 class Base:
     """The API's base URL (its path ends with ``/``), parsed once."""
 
-    __slots__ = ("path", "text", "url")
+    __slots__ = ("build", "head", "path", "prefix", "text", "url")
 
     def __init__(self, url: httpx.URL) -> None:
         global _FAST
+        from . import _fasturl  # a subclass of httpx.URL: with the first client, not at import
+
         if _FAST is None:
-            _FAST = _fast_build_works()
+            _FAST = _fasturl.works()
         if not url.path.endswith("/"):
             url = url.copy_with(path=url.path + "/")
         self.url = url
         self.path = url.path
         self.text = str(url)
+        scheme, userinfo, host, port, _, query, fragment = url._uri_reference
+        self.head = (scheme, userinfo, host, port)
+        self.prefix = str(url.copy_with(path="", query=None, fragment=None))
+        # Built from parts only under a base without query or fragment (as an API's is).
+        fast = _FAST and query is None and fragment is None
+        self.build = _fasturl.build if fast else None
 
     def at(self, path: str) -> httpx.URL:
         """The URL of ``path`` under the base, for paths made of checked ids and names."""
-        if _FAST and _PLAIN_PATH.fullmatch(path):
-            return _fast_url(self.url, self.path + path)
+        if self.build is not None and _PLAIN_PATH.fullmatch(path):
+            return self.build(self.head, self.prefix, self.path + path, None)
         return httpx.URL(self.text + path)
 
     def under(self, href: str | httpx.URL) -> httpx.URL:
@@ -136,11 +125,10 @@ def with_params(url: httpx.URL, params: Params | None) -> httpx.URL:
     """``url`` with ``params`` added to its query (values encoded as httpx does)."""
     if not params:
         return url
-    if url.query or not _FAST:
+    with_query = getattr(url, "with_query", None)  # a URL built under the base
+    if url.query or with_query is None:
         return url.copy_merge_params(params)  # type: ignore[arg-type]
-    query = str(httpx.QueryParams(params))  # type: ignore[arg-type]
-    built = httpx.URL.__new__(httpx.URL)
-    built._uri_reference = url._uri_reference._replace(query=query)
+    built: httpx.URL = with_query(str(httpx.QueryParams(params)))  # type: ignore[arg-type]
     return built
 
 

@@ -1312,3 +1312,29 @@ async def test_invoke_of_an_action_on_another_host_raises_before_any_request() -
         with pytest.raises(ValidationError):
             await api.invoke(action, date=dt.date(2023, 11, 3))
         assert portal.router.calls.call_count == before
+
+
+@pytest.mark.parametrize("base_url", ["https://portal.example/v1/", "http://127.0.0.1:8080/api/v1"])
+def test_urls_built_from_the_base_are_the_urls_httpx_parses(base_url: str) -> None:
+    """A URL built from the base's parts (no parsing) equals httpx's parse, text included."""
+    assert routes._FAST
+    base = routes.Base(httpx.URL(base_url))
+    for path, params in [("bunits/22/consumers/408", None), ("me", {"a": "b c", "n": 2})]:
+        built = routes.with_params(base.at(path), params)
+        parsed = httpx.URL(base.text + path, params=params)
+        assert str(built) == str(parsed)
+        assert built == parsed
+        assert built._uri_reference == parsed._uri_reference
+
+
+def test_a_proxy_builds_its_href_when_first_read() -> None:
+    """A proxy made by ids builds its href on use; it is the URL of its route."""
+    api = Cloutility(
+        base_url=BASE_URL, client_id="c", origin="https://o.example", username="u", password="p"
+    )
+    ref = api.bunit(22).consumer("408")
+    assert ref._href is None
+    assert ref.href == httpx.URL(BASE_URL).join("bunits/22/consumers/408")
+    assert ref.href is ref.href
+    assert ref._url(routes.CONSUMER) is ref.href
+    assert str(ref._url(routes.JOBS)) == str(ref.href) + "/jobs"

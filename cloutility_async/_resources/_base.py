@@ -45,20 +45,33 @@ class Ref:
 
     ``Ref(api, href)`` takes an href (absolute, or relative to ``base_url``)
     and raises ``ValidationError`` for one outside the API, before any I/O.
+    A proxy bound to a route at ids builds its href on first use: most are
+    made for one request, which builds its own URL (see `_url`).
     """
 
-    __slots__ = ("_ids", "_port", "href")
+    __slots__ = ("_href", "_ids", "_port", "_route")
 
     def __init__(self, api: Port | HasPort, href: httpx.URL | str) -> None:
         self._port = port_of(api)
-        self.href = self._port.base.under(href)
+        self._href: httpx.URL | None = self._port.base.under(href)
         self._ids: tuple[int, ...] = ()
+        self._route: Route[Any] | None = None
 
     def _bind(self, api: Port | HasPort, route: Route[Any], *ids: int) -> None:
-        """Stand for ``route`` at checked ``ids``: the href is built, not parsed."""
-        self._port = port = port_of(api)
+        """Stand for ``route`` at checked ``ids``: the href is built (not parsed) when used."""
+        self._port = port_of(api)
         self._ids = ids
-        self.href = port.base.at(route.path(*ids))
+        self._route = route
+        self._href = None
+
+    @property
+    def href(self) -> httpx.URL:
+        """The absolute URL this proxy stands for."""
+        href = self._href
+        if href is None:
+            assert self._route is not None
+            href = self._href = self._port.base.at(self._route.path(*self._ids))
+        return href
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.href}>"
@@ -73,6 +86,8 @@ class Ref:
 
     def _url(self, route: Route[Any], *more: object, params: Params | None = None) -> httpx.URL:
         """The URL of ``route`` at this proxy's ids, then ``more`` (checked) values."""
+        if route is self._route and not more:
+            return with_params(self.href, params)
         return with_params(self._port.base.at(route.path(*self._ids, *more)), params)
 
     async def _read(self, route: Route[M], *more: object, params: Params | None = None) -> M:
