@@ -30,12 +30,14 @@ JSON key, every other field is read as usual, and a `SchemaDrift` goes to the
 reading's ``report`` callback. A list keeps every item it can read; an item
 that is not an object at all is recorded as ``unparsed["key[index]"]``.
 
-The fast path is all-or-nothing cattrs code, as generated for the classes; only
-when it fails does a slower field-by-field walk run, so well-formed bodies pay
-nothing for the tolerance. A read leaves each nested object (a JSON object in
-a model-typed field) unbuilt until its field is first read. A tolerant read
-reports that object's drift then; a strict read checks every nested object at
-the call, so that it raises there, and keeps it unbuilt all the same.
+The fast path is one generated function per model type, all or nothing: it
+builds the instance directly, with each field's common case (a string where a
+string is modelled...) checked inline; only when it fails does a slower
+field-by-field walk run, so well-formed bodies pay nothing for the tolerance.
+A read leaves each nested object (a JSON object in a model-typed field) unbuilt
+until its field is first read. A tolerant read reports that object's drift
+then; a strict read checks every nested object at the call, so that it raises
+there, and keeps it unbuilt all the same.
 
 Writing back (model -> server JSON): `to_payload` is lossless. It starts from
 ``raw`` and overlays only the fields whose value differs from what ``raw``
@@ -49,11 +51,11 @@ when the microseconds are not zero) and durations as ``[-][d.]hh:mm:ss[.fffffff]
 The package, one concern per module: ``_reading`` (strict or tolerant, the
 errors), ``_dates`` (the one UTC date formatter, TimeSpans), ``_keys`` (the one
 camelCase helper, JSON keys), ``_scalars`` (hooks of the scalar types),
-``_shapes`` (what a type or a value is), ``_hooks`` (cattrs: the generated
-functions and the two converters), ``_lazy`` (nested objects built on access),
-``_fieldwalk`` (the slow path), ``_structure`` (reading) and ``_payload``
-(writing). The converters are never cattrs' global one; each model class's
-structuring function is generated once, on first use.
+``_shapes`` (what a type or a value is), ``_hooks`` (cattrs: the eager
+converter), ``_readers`` (the generated reading functions, nested objects left
+for access), ``_fieldwalk`` (the slow path), ``_structure`` (reading) and
+``_payload`` (writing). The converter is never cattrs' global one; each model
+class's reading function is generated once, on first use.
 """
 
 from __future__ import annotations

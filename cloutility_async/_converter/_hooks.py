@@ -1,12 +1,11 @@
-"""The cattrs side: hook factories, the model classes' generated functions, the two converters.
+"""The cattrs side: hook factories, the model classes' generated functions, the converter.
 
 A model class's structuring function is all-or-nothing cattrs code, generated
-once, on first use: the first value it cannot read raises, and the caller then
-walks the body field by field (``_fieldwalk``) to find every such value. Every
-read goes through the lazy converter, which leaves nested objects for their
-fields to build on access (``_lazy``); the eager converter builds everything at
-once: it checks a strict read's nested objects, and it unstructures. Neither is
-cattrs' global converter.
+once, on first use: the first value it cannot read raises. Reads go through
+the generated readers of ``_readers``, which leave nested objects for their
+fields to build on access; this converter builds whole trees at once: it checks
+a strict read's nested objects, gives the walk (``_fieldwalk``) its field hooks,
+reads types that hold no model, and unstructures. It is not cattrs' global one.
 """
 
 from __future__ import annotations
@@ -15,16 +14,13 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, get_args
 
-import attrs
 import cattrs
 from cattrs.errors import StructureHandlerNotFoundError
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
-from .._models import ALL_MODELS, AuditLogType, Collection, Model
-from .._models._base import build_on_access
+from .._models import ALL_MODELS, AuditLogType, Collection
 from ._dates import format_datetime, format_timespan
-from ._keys import INTERNAL_FIELDS, ModelInfo, model_info
-from ._lazy import items_hook, pending_hook
+from ._keys import INTERNAL_FIELDS, model_info
 from ._reading import BadValue, describe
 from ._scalars import (
     OPTIONAL_SCALARS,
@@ -45,10 +41,9 @@ from ._shapes import (
     is_model,
     is_optional,
     model_origin,
-    substitute,
 )
 
-__all__ = ["ModelHooks", "lazy_converter", "lazy_hooks", "eager_converter", "eager_hooks"]
+__all__ = ["ModelHooks", "eager_converter", "eager_hooks"]
 
 
 def _structure_optional_factory(
@@ -107,11 +102,8 @@ class ModelHooks:
     field (`read_model`) to find every such value.
     """
 
-    def __init__(self, converter: cattrs.Converter, *, checks: ModelHooks | None = None) -> None:
+    def __init__(self, converter: cattrs.Converter) -> None:
         self.converter = converter
-        # Hooks that leave nested objects unbuilt, checked by ``checks`` in a strict read.
-        self.checks = checks
-        self.lazy = checks is not None
         # cattrs asks for field hooks without caching them: cache ours.
         self.hooks: dict[tuple[Any, bool], Hook] = {}
         self.pending: list[Callable[[], object]] = []
@@ -147,8 +139,6 @@ class ModelHooks:
         def build() -> Callable[[Mapping[str, Any]], Any]:
             nonlocal built
             if built is None:
-                if self.lazy:  # here, not above: the models' cycles need the hooks first
-                    overrides.update(self._lazy_overrides(tp, origin, info))
                 built = make_dict_structure_fn(
                     tp,
                     converter,
@@ -177,28 +167,6 @@ class ModelHooks:
         self.pending.append(build)
         return structure_model
 
-    def _lazy_overrides(self, tp: Any, origin: type[Model], info: ModelInfo) -> dict[str, Any]:
-        """Hooks that leave nested objects unbuilt and keep track of where list items are."""
-        mapping = dict(zip(getattr(origin, "__parameters__", ()), get_args(tp), strict=False))
-        overrides: dict[str, Any] = {}
-        for field in attrs.fields(origin):
-            if field.name in INTERNAL_FIELDS:
-                continue
-            ftype = substitute(field.type, mapping)
-            inner = [arg for arg in get_args(ftype) if arg is not NoneType]
-            if is_optional(ftype) and len(inner) == 1 and is_model(inner[0]):
-                build_on_access(origin, field.name)
-                model = inner[0]
-                shaped = self.get(model, none_ok=True)
-                assert self.checks is not None
-                hook = pending_hook(field.name, model, shaped, self.checks.get(model, none_ok=True))
-            elif is_homogeneous_tuple(ftype) and is_model(get_args(ftype)[0]):
-                hook = items_hook(field.name, get_args(ftype)[0], self.converter)
-            else:
-                continue
-            overrides[field.name] = override(rename=info.keys[field.name], struct_hook=hook)
-        return overrides
-
 
 def _unstructure_model_factory(tp: Any, converter: cattrs.Converter) -> Callable[[Any], Any]:
     origin = model_origin(tp)
@@ -221,9 +189,9 @@ def _unstructure_tuple_factory(tp: Any, converter: cattrs.Converter) -> Callable
     return lambda value: [handler(item) for item in value]
 
 
-def make_converter(*, checks: ModelHooks | None = None) -> tuple[cattrs.Converter, ModelHooks]:
+def make_converter() -> tuple[cattrs.Converter, ModelHooks]:
     converter = cattrs.Converter(detailed_validation=False, forbid_extra_keys=False)
-    model_hooks = ModelHooks(converter, checks=checks)
+    model_hooks = ModelHooks(converter)
     # Exact classes go through singledispatch, which cattrs consults first: an
     # IntEnum must be registered itself or it would take int's hook.
     converter.register_structure_hook(str, lambda v, _: to_str(v))
@@ -250,5 +218,3 @@ def make_converter(*, checks: ModelHooks | None = None) -> tuple[cattrs.Converte
 #: object, `unstructure`, the slow path's field hooks). Per-class functions are
 #: generated on first use, once (`eager_hooks.build_all()` generates them all).
 eager_converter, eager_hooks = make_converter()
-#: The converter of every read: the same, but nested objects are built on access.
-lazy_converter, lazy_hooks = make_converter(checks=eager_hooks)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from ._dates import UTC, in_utc_range, no_date, parse_datetime, parse_timespan
+from ._dates import _FAST_ISO, UTC, in_utc_range, no_date, parse_datetime, parse_timespan
 from ._reading import BadValue, describe
 
 __all__ = [
@@ -26,6 +26,8 @@ __all__ = [
     "to_str",
     "to_timedelta",
 ]
+
+_fromisoformat = datetime.fromisoformat
 
 #: A cattrs structure hook: (value, type) -> the structured value.
 Hook = Callable[[Any, Any], Any]
@@ -162,6 +164,15 @@ def _opt_bool(value: Any, _: Any) -> bool | None:
 
 
 def _opt_datetime(value: Any, _: Any) -> datetime | None:
+    if type(value) is str and _FAST_ISO:
+        # The common case in one call: an aware date-time well inside Python's range.
+        try:
+            moment = _fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            if moment.tzinfo is not None and 1 < moment.year < 9999:
+                return moment
     if value is None or value == "":
         return None
     moment = to_datetime(value)

@@ -1,4 +1,4 @@
-"""Reading JSON into models: the generated fast path first, the field-by-field walk if it fails."""
+"""Reading JSON into models: the generated readers first, the field-by-field walk if they fail."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from cattrs.errors import StructureHandlerNotFoundError
 from .._models import Collection
 from .._models._base import set_builder
 from ._fieldwalk import Walk, read_model, read_top
-from ._hooks import lazy_converter
-from ._lazy import CONTEXT, Context, body_path
+from ._hooks import eager_converter
+from ._readers import body_path, reader_for
 from ._reading import STRICT, ConversionError, Reading
 from ._shapes import type_name
 
@@ -37,11 +37,10 @@ def structure(data: Any, cls: type[T], reading: Reading = STRICT) -> T:
 def read(data: Any, cls: Any, reading: Reading, name: str | None) -> Any:
     """`structure` with the type name its errors give (``None``: from ``cls``)."""
     try:
-        token = CONTEXT.set(Context(reading, None))
-        try:
-            return lazy_converter.structure(data, cls)
-        finally:
-            CONTEXT.reset(token)
+        reader = reader_for(cls)
+        if reader is not None:
+            return reader.read(data, reading, None)
+        return eager_converter.structure(data, cls)  # no model in it: nothing to leave unbuilt
     except StructureHandlerNotFoundError:
         name = name or type_name(cls)
         raise TypeError(f"cannot structure into {name}: unsupported type") from None
@@ -88,19 +87,17 @@ def build_pending(pending: Pending) -> Any:
     """Build a nested object left by a tolerant read, reporting its drift now."""
     data, tp, reading = pending.data, pending.type, pending.reading
     where = (pending.parent, pending.attr)
-    token = CONTEXT.set(Context(reading, where))
+    reader = reader_for(tp)
+    assert reader is not None
     try:
-        try:
-            return lazy_converter.structure(data, tp)
-        except Exception:  # drift in this object: read it field by field
-            walk = Walk()
-            obj = read_model(data, tp, walk, body_path(where))
-        if reading.report is not None:
-            for drift, _ in walk.problems:
-                reading.report(drift)
-        return obj
-    finally:
-        CONTEXT.reset(token)
+        return reader.read(data, reading, where)
+    except Exception:  # drift in this object: read it field by field
+        walk = Walk()
+        obj = read_model(data, tp, walk, body_path(where))
+    if reading.report is not None:
+        for drift, _ in walk.problems:
+            reading.report(drift)
+    return obj
 
 
 set_builder(build_pending)
