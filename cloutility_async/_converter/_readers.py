@@ -6,15 +6,16 @@ is checked inline for the type it nearly always has (a ``str``, an ``int``, a
 list of objects...) and stored as it is; any other value goes through the
 field's hook (the tolerant shapes of ``_scalars``), and a value that no hook
 reads raises: the caller then walks the body field by field (``_fieldwalk``)
-to find every such value. A JSON object in a model-typed field is left as a
-`Pending` that the field builds on first access (``build_pending``); a strict
-read checks it first with the eager converter, so that it raises at the call.
+to find every such value. A JSON object in a model-typed field is left as it
+is, for the field to build on first access (``build_nested``), and the model's
+``_unbuilt`` slot keeps how and where it was read; a strict read checks each
+such object first with the eager converter, so that it raises at the call.
 
 Each reader is generated on its first call, so that importing stays cheap and
 the cycles between models (BusinessUnit -> Consumer -> BusinessUnit) need no
 ordering. A reader takes ``(data, reading, where)``: ``where`` is the body's
-place of the object (see ``body_path``), kept by its `Pending` objects so that
-drift found when one is built is reported with its path.
+place of the object (see ``body_path``), kept in ``_unbuilt`` so that drift
+found when a nested object is built is reported with its path.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Any, get_args
 import attrs
 
 from .._models import EMPTY_MAPPING, Collection, Model
-from .._models._base import Pending, build_on_access
+from .._models._base import UNBUILT, build_on_access
 from ._hooks import eager_converter, eager_hooks
 from ._keys import INTERNAL_FIELDS, model_info
 from ._reading import TOLERANT, BadValue, Reading, describe
@@ -94,7 +95,7 @@ def reader_for(tp: Any) -> Reader | None:
     return reader
 
 
-# What a field's value nearly always is, per type: (the inline test, the hook when it fails).
+# What a field's value nearly always is, per type: the inline test that it is not.
 _INLINE = {
     str: "v is not None and type(v) is not str",
     int: "type(v) is not int and v is not None",
@@ -154,7 +155,8 @@ def _model_reader(tp: Any, origin: type[Model]) -> ReadFunction:
         f"    self = {src(object.__new__, 'new')}({src(origin, 'cls')})",
         "    get = o.get",
     )
-    if any(_nested_model(ftype) for _, ftype in fields):
+    nested = any(_nested_model(ftype) for _, ftype in fields)
+    if nested:
         # A strict read checks nested objects itself: they are built tolerantly later.
         source.add(f"    later = {src(TOLERANT, 'tolerant')} if reading.strict else reading")
     for field, ftype in fields:
@@ -169,8 +171,10 @@ def _model_reader(tp: Any, origin: type[Model]) -> ReadFunction:
         "    else:",
         f"        {set_extra}(self, {{k: x for k, x in o.items() if k not in {known}}})",
         f"    {src(_slot_setter(origin, 'unparsed'), 's')}(self, {empty})",
-        "    return self",
     )
+    if nested:
+        source.add(f"    {src(UNBUILT.__set__, 's')}(self, (later, where))")
+    source.add("    return self")
     read: ReadFunction = source.compile("read", f"<cloutility_async reader {origin.__name__}>")
     return read
 
@@ -195,13 +199,12 @@ def _field_lines(source: _Source, origin: type, field: Any, key: str, ftype: Any
         hook = src(OPTIONAL_SCALARS[scalar], "h")
         add(f"    if {_INLINE[scalar]}:", f"        v = {hook}(v, None)")
     elif single is not None:
-        build_on_access(origin, field.name)  # the field's slot may hold a Pending
-        model = src(single, "t")
+        build_on_access(origin, field.name, single)  # the field's slot may hold the dict
+        check = src(eager_hooks.get(single, none_ok=True), "check")
         add(
             "    if type(v) is dict:",
             "        if later is not reading:",
-            f"            {src(eager_hooks.get(single, none_ok=True), 'check')}(v, {model})",
-            f"        v = {src(Pending, 'pending')}(v, {model}, later, where, {field.name!r})",
+            f"            {check}(v, {src(single, 't')})",
             "    elif v is not None and v != '':",
             f"        v = {src(_reader_of(single), 'r')}.read(v, reading, (where, {field.name!r}))",
             "    else:",

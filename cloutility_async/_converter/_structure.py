@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import types
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from cattrs.errors import StructureHandlerNotFoundError
 
@@ -15,10 +15,7 @@ from ._readers import body_path, reader_for
 from ._reading import STRICT, ConversionError, Reading
 from ._shapes import type_name
 
-if TYPE_CHECKING:
-    from .._models._base import Pending
-
-__all__ = ["build_pending", "read", "structure", "structure_collection", "structure_list"]
+__all__ = ["build_nested", "read", "structure", "structure_collection", "structure_list"]
 
 T = TypeVar("T")
 
@@ -83,10 +80,10 @@ def structure_collection(data: Any, item_cls: type[T], reading: Reading = STRICT
     return collection
 
 
-def build_pending(pending: Pending) -> Any:
-    """Build a nested object left by a tolerant read, reporting its drift now."""
-    data, tp, reading = pending.data, pending.type, pending.reading
-    where = (pending.parent, pending.attr)
+def build_nested(data: dict[str, Any], tp: Any, unbuilt: tuple[Reading, Any], attr: str) -> Any:
+    """Build a nested object left by a read (``unbuilt``: its owner's reading and place),
+    reporting its drift now."""
+    reading, where = unbuilt[0], (unbuilt[1], attr)
     reader = reader_for(tp)
     assert reader is not None
     try:
@@ -100,4 +97,4 @@ def build_pending(pending: Pending) -> Any:
     return obj
 
 
-set_builder(build_pending)
+set_builder(build_nested)

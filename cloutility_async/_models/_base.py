@@ -9,15 +9,31 @@ from typing import Any
 
 import attrs
 
-__all__ = ["EMPTY_MAPPING", "Model", "Pending", "build_on_access", "set_builder"]
+__all__ = ["EMPTY_MAPPING", "UNBUILT", "Model", "build_on_access", "set_builder"]
 
 #: Shared, read-only default for ``raw``, ``extra`` and ``unparsed`` of hand-built models.
 EMPTY_MAPPING: Mapping[str, Any] = MappingProxyType({})
 _MAPPINGS = ("raw", "extra", "unparsed")
 
 
+class _Unbuilt:
+    """The slot of a model read with nested objects left for their fields to build.
+
+    A plain slot, not an attrs field: it takes no part in ``__init__``, equality,
+    the repr or pickling. It holds ``(reading, where)`` (how and where in the body
+    the model was read) once a read has left a JSON object in a model-typed field;
+    a model built by hand never has it.
+    """
+
+    __slots__ = ("_unbuilt",)
+
+
+#: The ``_unbuilt`` slot itself (its ``__set__`` is what the converter's readers call).
+UNBUILT = _Unbuilt.__dict__["_unbuilt"]
+
+
 @attrs.frozen(kw_only=True, repr=False)
-class Model:
+class Model(_Unbuilt):
     """Base of all resource models: frozen, slotted, keyword-only, every field optional.
 
     ``raw`` is the exact JSON object the model was structured from (empty for a
@@ -97,49 +113,42 @@ def _rebuild(cls: type[Model], state: dict[str, Any]) -> Model:
     return obj
 
 
-class Pending:
-    """A nested model that is not built yet; it is built on first access.
-
-    The converter leaves one in a model-typed field of a tolerantly read model
-    (an object of the body, kept as is); the field's descriptor (see
-    `build_on_access`) builds it the first time the field is read, with the
-    builder the converter registered (`set_builder`), and keeps the result, so
-    nobody ever sees a `Pending`. Small on purpose: a bulk run keeps many.
-    """
-
-    __slots__ = ("attr", "data", "parent", "reading", "type")
-
-    def __init__(self, data: Any, type: Any, reading: Any, parent: Any, attr: str) -> None:
-        self.data = data
-        self.type = type
-        self.reading = reading
-        self.parent = parent  # where in the body the owner is
-        self.attr = attr
-
-
 _builder: Any = None
 
 
 def set_builder(builder: Any) -> None:
-    """Register the function that turns a `Pending` into its model."""
+    """Register the function that builds a nested object: ``(data, type, unbuilt, attr)``."""
     global _builder
     _builder = builder
 
 
 class _BuildOnAccess:
-    """A field's slot that builds a `Pending` value on first read and stores the model."""
+    """A model-typed field's slot: a JSON object left in it is built on first read and kept.
 
-    __slots__ = ("slot",)
+    The converter leaves a nested object of a read body as it is (the ``dict``) in
+    the field's slot, and the owner's ``_unbuilt`` slot says how it was read; the
+    first read of the field builds the model with the builder the converter
+    registered (`set_builder`) and stores it, so nobody ever sees the ``dict``.
+    Nothing per nested object is allocated until then: a bulk run keeps many.
+    """
 
-    def __init__(self, slot: Any) -> None:
+    __slots__ = ("name", "slot", "type")
+
+    def __init__(self, slot: Any, tp: Any, name: str) -> None:
         self.slot = slot
+        self.type = tp
+        self.name = name
 
     def __get__(self, obj: Any, owner: Any = None) -> Any:
         if obj is None:
             return self.slot
         value = self.slot.__get__(obj, owner)
-        if type(value) is Pending:
-            value = _builder(value)
+        if type(value) is dict:
+            try:
+                unbuilt = UNBUILT.__get__(obj, owner)
+            except AttributeError:  # built by hand: a dict it was given
+                return value
+            value = _builder(value, self.type, unbuilt, self.name)
             self.slot.__set__(obj, value)
         return value
 
@@ -150,12 +159,12 @@ class _BuildOnAccess:
         self.slot.__delete__(obj)
 
 
-def build_on_access(cls: type[Model], name: str) -> None:
-    """Let field ``name`` of ``cls`` hold a `Pending` (once per class and field)."""
+def build_on_access(cls: type[Model], name: str, tp: Any) -> None:
+    """Let field ``name`` (of model type ``tp``) of ``cls`` be built on first read (once)."""
     for owner in cls.__mro__:
         slot = owner.__dict__.get(name)
         if slot is not None:
             if not isinstance(slot, _BuildOnAccess):
-                setattr(owner, name, _BuildOnAccess(slot))
+                setattr(owner, name, _BuildOnAccess(slot, tp, name))
             return
     raise AttributeError(f"{cls.__name__} has no slot {name!r}")
