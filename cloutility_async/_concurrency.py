@@ -8,15 +8,25 @@ The map's workers run in a task group inside the client's own task group, never 
 the caller's frame: a caller that stops iterating early (``break``) or is
 cancelled cannot strand a cancel scope across a ``yield``. Items are pulled
 lazily and results flow through a small buffer, so memory stays flat however
-many items there are.
+many items there are. A worker runs item after item (a task, cancel scope and
+wake-up per item cost more than a small request's own scheduling), and one more
+is started only while all the others are busy.
 """
 
 from __future__ import annotations
 
 import contextlib
 import inspect
+import operator
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+)
 from functools import partial
 from typing import TYPE_CHECKING, Any, Generic, Literal, NoReturn, Protocol, TypeVar
 
@@ -31,7 +41,7 @@ if TYPE_CHECKING:
     import asyncio
 
     from anyio.abc import TaskGroup
-    from anyio.streams.memory import MemoryObjectSendStream
+    from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 __all__ = ["Err", "Limiter", "MapResult", "MapStream", "Ok", "check_concurrency", "limiter_for"]
 
@@ -268,6 +278,128 @@ class MapStream(AsyncIterator[Ok[T, R] | Err[T, R]]):
             self.close()
 
 
+class _Pool(Generic[T, R]):
+    """Up to ``limit`` workers running ``fn``, each item after the other, results to ``send``.
+
+    Workers start as many at once as a plain iterable says it has items (a list's
+    length), and double whenever every one is busy, so a map of few items (or of
+    quick ones) runs few tasks; each then takes item after item, with no task,
+    cancel scope or wake-up per item. A worker holds its item until the
+    result is handed over: no more than ``limit`` items run or wait ahead of a
+    slow consumer.
+    """
+
+    __slots__ = (
+        "_fn",
+        "_limit",
+        "_map_scope",
+        "_send",
+        "busy",
+        "exhausted",
+        "failure",
+        "tasks",
+        "workers",
+    )
+
+    def __init__(
+        self,
+        fn: Callable[[T], Awaitable[R]],
+        send: MemoryObjectSendStream[Any],
+        limit: int,
+        map_scope: anyio.CancelScope,
+        tasks: TaskGroup,
+    ) -> None:
+        self._fn = fn
+        self._send = send
+        self._limit = limit
+        self._map_scope = map_scope
+        self.tasks = tasks
+        self.workers = 0
+        self.busy = 0  # workers holding an item
+        self.failure: Exception | None = None  # the item source's error
+        self.exhausted = False  # the plain iterable has no more items (or failed)
+
+    def fail(self, error: Exception) -> None:
+        """The item source failed: stop the workers; the error ends the stream."""
+        self.failure = error
+        self.exhausted = True
+        self.tasks.cancel_scope.cancel()
+
+    def spawn_pullers(self, items: Iterator[T], count: int) -> None:
+        """Start ``count`` more workers on ``items``, never more than the limit in all."""
+        for _ in range(min(count, self._limit - self.workers)):
+            self.workers += 1
+            self.tasks.start_soon(self.pull, items)
+
+    async def pull(self, items: Iterator[T]) -> None:
+        """A worker of a plain iterable: the next item, as long as there is one."""
+        while not self.exhausted:
+            try:
+                item = next(items)
+            except StopIteration:
+                self.exhausted = True
+                return
+            except Exception as exc:
+                self.fail(exc)
+                return
+            if self.busy + 1 == self.workers:  # nobody left to pull the next: double up
+                self.spawn_pullers(items, self.workers)
+            await self.run(item)
+
+    async def take(self, item: T, handed: MemoryObjectReceiveStream[T]) -> None:
+        """A worker of an async iterable: ``item``, then each one ``feed`` hands over."""
+        with handed:
+            while True:
+                await self.run(item)
+                try:
+                    item = handed.receive_nowait()
+                except anyio.WouldBlock:
+                    try:
+                        item = await handed.receive()
+                    except anyio.EndOfStream:
+                        return
+                except anyio.EndOfStream:
+                    return
+
+    async def feed(self, items: AsyncIterable[T]) -> None:
+        """Hand each item of ``items`` to an idle worker, or to a new one while allowed."""
+        send, handed = anyio.create_memory_object_stream[T](0)
+        with send, handed:
+            try:
+                async for item in items:
+                    try:
+                        send.send_nowait(item)  # to a worker waiting for one
+                    except anyio.WouldBlock:
+                        if self.workers < self._limit:
+                            self.workers += 1
+                            self.tasks.start_soon(self.take, item, handed.clone())
+                        else:
+                            await send.send(item)
+            except Exception as exc:
+                self.fail(exc)
+            finally:
+                if inspect.isasyncgen(items):
+                    with anyio.CancelScope(shield=True):
+                        await items.aclose()
+
+    async def run(self, item: T) -> None:
+        """Run ``fn`` on ``item`` and hand its result over."""
+        self.busy += 1
+        try:
+            try:
+                result: Ok[T, R] | Err[T, R] = Ok(item, await self._fn(item))
+            except Exception as exc:
+                result = Err(item, exc)
+            try:
+                self._send.send_nowait(result)
+            except anyio.WouldBlock:
+                await self._send.send(result)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            self._map_scope.cancel()  # nobody listens any more
+        finally:
+            self.busy -= 1
+
+
 async def _run(
     scope: anyio.CancelScope,
     fn: Callable[[T], Awaitable[R]],
@@ -275,52 +407,31 @@ async def _run(
     concurrency: int,
     send: MemoryObjectSendStream[Any],
 ) -> None:
-    slots = anyio.Semaphore(concurrency)
-
-    async def work(item: T) -> None:
-        # The slot is held until the result is handed over, so no more than
-        # `concurrency` items run or wait ahead of a slow consumer.
-        try:
-            try:
-                result: Ok[T, R] | Err[T, R] = Ok(item, await fn(item))
-            except Exception as exc:
-                result = Err(item, exc)
-            await send.send(result)
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-            scope.cancel()  # nobody listens any more
-        finally:
-            slots.release()
-
-    async def start(workers: TaskGroup, item: T) -> None:
-        try:
-            slots.acquire_nowait()
-        except anyio.WouldBlock:
-            await slots.acquire()
-        workers.start_soon(work, item)
-
     with scope:
         async with send:
-            try:
-                async with anyio.create_task_group() as workers:
-                    if isinstance(items, AsyncIterable):
-                        try:
-                            async for item in items:
-                                await start(workers, item)
-                        finally:
-                            if inspect.isasyncgen(items):
-                                with anyio.CancelScope(shield=True):
-                                    await items.aclose()
+            async with anyio.create_task_group() as tasks:
+                pool = _Pool(fn, send, concurrency, scope, tasks)
+                if isinstance(items, AsyncIterable):
+                    await pool.feed(items)
+                else:
+                    try:
+                        source = iter(items)
+                    except Exception as exc:
+                        pool.fail(exc)
                     else:
-                        for item in items:
-                            await start(workers, item)
-                await send.send(_DONE)
-            except Exception as exc:  # the item source failed
-                error: BaseException = exc
-                inner = getattr(exc, "exceptions", None)  # an ExceptionGroup of one
-                if isinstance(inner, tuple) and len(inner) == 1:
-                    error = inner[0]
-                with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
-                    await send.send(_Failure(error))
+                        # As many as it has items (a list's length) at once, else one.
+                        pool.spawn_pullers(source, _length_hint(source))
+            outcome = _DONE if pool.failure is None else _Failure(pool.failure)
+            with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+                await send.send(outcome)
+
+
+def _length_hint(items: Iterator[Any]) -> int:
+    """How many items ``items`` says it has left (a list's iterator knows), at least 1."""
+    try:
+        return max(1, operator.length_hint(items))
+    except Exception:  # a broken __length_hint__ is no reason to fail the map
+        return 1
 
 
 def check_concurrency(value: Any, default: int) -> int:
