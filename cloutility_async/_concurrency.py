@@ -205,6 +205,8 @@ class _Failure:
 
 
 _DONE = object()  # sent once every item has been yielded
+_PULL = object()  # a worker's first item: the next of the plain iterable
+_STOP = object()  # the plain iterable has no more items
 
 
 class MapStream(AsyncIterator[Ok[T, R] | Err[T, R]]):
@@ -279,14 +281,16 @@ class MapStream(AsyncIterator[Ok[T, R] | Err[T, R]]):
 
 
 class _Pool(Generic[T, R]):
-    """Up to ``limit`` workers running ``fn``, each item after the other, results to ``send``.
+    """Up to ``limit`` workers running ``fn``, item after item, results to ``send``.
 
     Workers start as many at once as a plain iterable says it has items (a list's
     length), and double whenever every one is busy, so a map of few items (or of
     quick ones) runs few tasks; each then takes item after item, with no task,
     cancel scope or wake-up per item. A worker holds its item until the
     result is handed over: no more than ``limit`` items run or wait ahead of a
-    slow consumer.
+    slow consumer. An async iterable is read by one task (``feed``), which hands
+    each item to a worker: an async generator may hold a cancel scope of its
+    task across its ``yield``.
     """
 
     __slots__ = (
@@ -329,37 +333,62 @@ class _Pool(Generic[T, R]):
         """Start ``count`` more workers on ``items``, never more than the limit in all."""
         for _ in range(min(count, self._limit - self.workers)):
             self.workers += 1
-            self.tasks.start_soon(self.pull, items)
+            self.tasks.start_soon(self.work, _PULL, items, None)
 
-    async def pull(self, items: Iterator[T]) -> None:
-        """A worker of a plain iterable: the next item, as long as there is one."""
-        while not self.exhausted:
-            try:
-                item = next(items)
-            except StopIteration:
-                self.exhausted = True
-                return
-            except Exception as exc:
-                self.fail(exc)
-                return
-            if self.busy + 1 == self.workers:  # nobody left to pull the next: double up
-                self.spawn_pullers(items, self.workers)
-            await self.run(item)
+    def _pull(self, items: Iterator[T]) -> Any:
+        """The next item of a plain iterable, or ``_STOP``."""
+        if self.exhausted:
+            return _STOP
+        try:
+            item = next(items)
+        except StopIteration:
+            self.exhausted = True
+            return _STOP
+        except Exception as exc:
+            self.fail(exc)
+            return _STOP
+        if self.busy + 1 == self.workers:  # nobody left to pull the next: double up
+            self.spawn_pullers(items, self.workers)
+        return item
 
-    async def take(self, item: T, handed: MemoryObjectReceiveStream[T]) -> None:
-        """A worker of an async iterable: ``item``, then each one ``feed`` hands over."""
-        with handed:
+    async def work(
+        self, item: Any, items: Iterator[T] | None, handed: MemoryObjectReceiveStream[T] | None
+    ) -> None:
+        """A worker: ``item``, then item after item (pulled from ``items``, or ``handed``).
+
+        One coroutine for the whole run of items: a request in flight holds no
+        frame of the map's but this one.
+        """
+        fn, send = self._fn, self._send
+        try:
             while True:
-                await self.run(item)
-                try:
-                    item = handed.receive_nowait()
-                except anyio.WouldBlock:
-                    try:
-                        item = await handed.receive()
-                    except anyio.EndOfStream:
+                if items is not None:
+                    item = self._pull(items)
+                    if item is _STOP:
                         return
-                except anyio.EndOfStream:
-                    return
+                self.busy += 1
+                try:
+                    result: Ok[T, R] | Err[T, R] = Ok(item, await fn(item))
+                except Exception as exc:
+                    result = Err(item, exc)
+                finally:
+                    self.busy -= 1
+                try:
+                    send.send_nowait(result)
+                except anyio.WouldBlock:
+                    await send.send(result)  # a slow consumer: wait, holding the item
+                if handed is not None:
+                    try:
+                        item = handed.receive_nowait()
+                    except anyio.WouldBlock:
+                        item = await handed.receive()
+        except anyio.EndOfStream:
+            return  # the async iterable has no more items
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            self._map_scope.cancel()  # nobody listens any more
+        finally:
+            if handed is not None:
+                handed.close()
 
     async def feed(self, items: AsyncIterable[T]) -> None:
         """Hand each item of ``items`` to an idle worker, or to a new one while allowed."""
@@ -372,7 +401,7 @@ class _Pool(Generic[T, R]):
                     except anyio.WouldBlock:
                         if self.workers < self._limit:
                             self.workers += 1
-                            self.tasks.start_soon(self.take, item, handed.clone())
+                            self.tasks.start_soon(self.work, item, None, handed.clone())
                         else:
                             await send.send(item)
             except Exception as exc:
@@ -381,23 +410,6 @@ class _Pool(Generic[T, R]):
                 if inspect.isasyncgen(items):
                     with anyio.CancelScope(shield=True):
                         await items.aclose()
-
-    async def run(self, item: T) -> None:
-        """Run ``fn`` on ``item`` and hand its result over."""
-        self.busy += 1
-        try:
-            try:
-                result: Ok[T, R] | Err[T, R] = Ok(item, await self._fn(item))
-            except Exception as exc:
-                result = Err(item, exc)
-            try:
-                self._send.send_nowait(result)
-            except anyio.WouldBlock:
-                await self._send.send(result)
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-            self._map_scope.cancel()  # nobody listens any more
-        finally:
-            self.busy -= 1
 
 
 async def _run(
