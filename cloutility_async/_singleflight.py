@@ -49,10 +49,12 @@ class SingleFlight:
             del self._flights[key]
 
     async def do(self, key: Hashable, call: Callable[[], Awaitable[T]]) -> T:
+        # One coroutine for leader and waiter alike: a request in flight holds one frame here.
+        flights = self._flights
         while True:
-            flight = self._flights.get(key)
+            flight = flights.get(key)
             if flight is None:
-                return await self._lead(key, call)
+                break
             if flight.done is None:
                 flight.done = anyio.Event()
             self.shared += 1
@@ -62,12 +64,9 @@ class SingleFlight:
             if flight.error is not None:
                 # A copy per waiter: one shared object would pile up every waiter's frames.
                 raise fresh_copy(flight.error)
-            result: T = flight.result
-            return result
-
-    async def _lead(self, key: Hashable, call: Callable[[], Awaitable[T]]) -> T:
-        flight = _Flight()
-        self._flights[key] = flight
+            shared: T = flight.result
+            return shared
+        flight = flights[key] = _Flight()  # this caller leads
         try:
             result = await call()
         except anyio.get_cancelled_exc_class():
@@ -80,7 +79,7 @@ class SingleFlight:
             flight.result = result
             return result
         finally:
-            if self._flights.get(key) is flight:
-                del self._flights[key]
+            if flights.get(key) is flight:
+                del flights[key]
             if flight.done is not None:
                 flight.done.set()
