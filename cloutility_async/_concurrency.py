@@ -35,6 +35,7 @@ import anyio.lowlevel
 import attrs
 import sniffio
 
+from ._crew import Crew, crew
 from ._exceptions import ClientStateError, ValidationError
 
 if TYPE_CHECKING:
@@ -311,7 +312,7 @@ class _Pool(Generic[T, R]):
         send: MemoryObjectSendStream[Any],
         limit: int,
         map_scope: anyio.CancelScope,
-        tasks: TaskGroup,
+        tasks: Crew,
     ) -> None:
         self._fn = fn
         self._send = send
@@ -327,7 +328,7 @@ class _Pool(Generic[T, R]):
         """The item source failed: stop the workers; the error ends the stream."""
         self.failure = error
         self.exhausted = True
-        self.tasks.cancel_scope.cancel()
+        self.tasks.cancel()
 
     def spawn_pullers(self, items: Iterator[T], count: int) -> None:
         """Start ``count`` more workers on ``items``, never more than the limit in all."""
@@ -421,7 +422,7 @@ async def _run(
 ) -> None:
     with scope:
         async with send:
-            async with anyio.create_task_group() as tasks:
+            async with crew() as tasks:
                 pool = _Pool(fn, send, concurrency, scope, tasks)
                 if isinstance(items, AsyncIterable):
                     await pool.feed(items)

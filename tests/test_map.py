@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextvars
+import sys
 from collections.abc import AsyncIterator, Iterator
 
 import anyio
@@ -10,6 +12,9 @@ import pytest
 
 from cloutility_async import ClientStateError
 from tests.fakeportal import FakePortal
+
+if sys.version_info < (3, 11):
+    from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found, unused-ignore]
 
 pytestmark = pytest.mark.anyio
 
@@ -311,3 +316,84 @@ async def test_every_item_starts_within_a_few_scheduler_passes(kind: str) -> Non
         release.set()
         assert len([r.unwrap() async for r in results]) == 64
     assert started == 64
+
+
+class Stop(BaseException):
+    """Not an ``Exception``: no item's result can hold it."""
+
+
+def flattened(error: BaseException) -> list[BaseException]:
+    """The leaves of an exception group (the error itself if it is none)."""
+    if isinstance(error, BaseExceptionGroup):
+        return [leaf for inner in error.exceptions for leaf in flattened(inner)]
+    return [error]
+
+
+async def test_a_base_exception_in_an_item_leaves_the_client_as_a_task_groups_error() -> None:
+    """A BaseException is no item's result: it stops the run and comes out of ``async with``."""
+    portal = FakePortal()
+
+    async def work(item: int) -> int:
+        await anyio.lowlevel.checkpoint()
+        if item == 3:
+            raise Stop("stop everything")
+        return item
+
+    async def run() -> None:
+        async with portal.client() as api:
+            async for _ in api.map(work, range(10), concurrency=2):
+                pass
+
+    with pytest.raises(BaseExceptionGroup) as caught:
+        await run()
+    assert [type(leaf) for leaf in flattened(caught.value)] == [Stop]
+
+
+async def test_a_shielded_part_of_an_item_finishes_when_the_map_is_closed() -> None:
+    """Closing the stream cancels an item as anyio does: a shield inside it holds."""
+    portal = FakePortal()
+    in_shield, finish, cleaned = anyio.Event(), anyio.Event(), anyio.Event()
+    finished: list[int] = []
+
+    async def work(item: int) -> int:
+        try:
+            with anyio.CancelScope(shield=True):
+                in_shield.set()
+                await finish.wait()
+                finished.append(item)
+            await anyio.sleep_forever()
+        finally:
+            cleaned.set()
+        return item
+
+    async with portal.client() as api:
+        results = api.map(work, [1], concurrency=1)
+        with anyio.fail_after(5):
+            await in_shield.wait()
+        await results.aclose()
+        await anyio.lowlevel.checkpoint()
+        finish.set()
+        with anyio.fail_after(5):
+            await cleaned.wait()
+    assert finished == [1]
+
+
+VAR: contextvars.ContextVar[str] = contextvars.ContextVar("VAR", default="unset")
+
+
+async def test_items_see_the_context_variables_of_the_caller_of_map() -> None:
+    """A ContextVar set before calling map() is what each item's function reads."""
+    portal = FakePortal()
+
+    async def work(item: int) -> str:
+        await anyio.lowlevel.checkpoint()
+        return f"{VAR.get()}-{item}"
+
+    async with portal.client() as api:
+        token = VAR.set("request-42")
+        try:
+            results = api.map(work, range(3), concurrency=2)
+        finally:
+            VAR.reset(token)
+        values = sorted([r.unwrap() async for r in results])
+    assert values == ["request-42-0", "request-42-1", "request-42-2"]
