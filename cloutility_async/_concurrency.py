@@ -9,8 +9,8 @@ the caller's frame: a caller that stops iterating early (``break``) or is
 cancelled cannot strand a cancel scope across a ``yield``. Items are pulled
 lazily and results flow through a small buffer, so memory stays flat however
 many items there are. A worker runs item after item (a task, cancel scope and
-wake-up per item cost more than a small request's own scheduling), and one more
-is started only while all the others are busy.
+wake-up per item cost more than a small request's own scheduling), and more are
+started only while all of them are busy.
 """
 
 from __future__ import annotations
@@ -227,6 +227,7 @@ class MapStream(AsyncIterator[Ok[T, R] | Err[T, R]]):
     ) -> None:
         send, self._receive = anyio.create_memory_object_stream[Any](max(1, concurrency))
         self._scope = anyio.CancelScope()
+        self._check_cancelled = _cancellation_check()
         # `start` runs the work as a task of the client (which can stop it on close).
         start(partial(_run, self._scope, fn, items, concurrency, send))
 
@@ -237,7 +238,7 @@ class MapStream(AsyncIterator[Ok[T, R] | Err[T, R]]):
         try:
             # Take what is ready without a trip through the event loop: one result
             # per loop pass would leave workers blocked on a full buffer.
-            await anyio.lowlevel.checkpoint_if_cancelled()
+            await self._check_cancelled()
             try:
                 outcome = self._receive.receive_nowait()
             except anyio.WouldBlock:
@@ -320,7 +321,7 @@ class _Pool(Generic[T, R]):
         self._map_scope = map_scope
         self.tasks = tasks
         self.workers = 0
-        self.busy = 0  # workers holding an item
+        self.busy = 0  # workers running fn now
         self.failure: Exception | None = None  # the item source's error
         self.exhausted = False  # the plain iterable has no more items (or failed)
 
@@ -348,7 +349,7 @@ class _Pool(Generic[T, R]):
         except Exception as exc:
             self.fail(exc)
             return _STOP
-        if self.busy + 1 == self.workers:  # nobody left to pull the next: double up
+        if self.busy + 1 == self.workers < self._limit:  # nobody left to pull: double up
             self.spawn_pullers(items, self.workers)
         return item
 
@@ -437,6 +438,20 @@ async def _run(
             outcome = _DONE if pool.failure is None else _Failure(pool.failure)
             with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
                 await send.send(outcome)
+
+
+def _cancellation_check() -> Callable[[], Awaitable[None]]:
+    """``checkpoint_if_cancelled`` of the running loop's anyio backend, looked up once.
+
+    ``anyio.lowlevel.checkpoint_if_cancelled`` asks sniffio for the backend on
+    every call; a stream checks once per result.
+    """
+    try:
+        from anyio._core._eventloop import get_async_backend
+    except ImportError:  # pragma: no cover - an anyio that moved it
+        return anyio.lowlevel.checkpoint_if_cancelled
+    check: Callable[[], Awaitable[None]] = get_async_backend().checkpoint_if_cancelled
+    return check
 
 
 def _length_hint(items: Iterator[Any]) -> int:

@@ -397,3 +397,21 @@ async def test_items_see_the_context_variables_of_the_caller_of_map() -> None:
             VAR.reset(token)
         values = sorted([r.unwrap() async for r in results])
     assert values == ["request-42-0", "request-42-1", "request-42-2"]
+
+
+async def test_a_cancelled_consumer_stops_at_the_next_result_even_if_results_wait() -> None:
+    """Each step of the loop honours cancellation, also when the next result is ready."""
+    portal = FakePortal()
+
+    async def work(item: int) -> int:
+        return item  # done at once: results pile up in the buffer
+
+    got = 0
+    async with portal.client() as api:
+        with anyio.CancelScope() as scope:
+            async with api.map(work, range(100), concurrency=10) as results:
+                async for _ in results:
+                    got += 1
+                    scope.cancel()
+    assert got == 1
+    assert scope.cancelled_caught
