@@ -27,6 +27,7 @@ from collections.abc import (
     Iterable,
     Iterator,
 )
+from contextlib import AbstractContextManager
 from functools import partial
 from typing import TYPE_CHECKING, Any, Generic, Literal, NoReturn, Protocol, TypeVar
 
@@ -300,6 +301,7 @@ class _Pool(Generic[T, R]):
         "_limit",
         "_map_scope",
         "_send",
+        "_work",
         "busy",
         "exhausted",
         "failure",
@@ -324,6 +326,7 @@ class _Pool(Generic[T, R]):
         self.busy = 0  # workers running fn now
         self.failure: Exception | None = None  # the item source's error
         self.exhausted = False  # the plain iterable has no more items (or failed)
+        self._work = self.work  # one bound method for every worker
 
     def fail(self, error: Exception) -> None:
         """The item source failed: stop the workers; the error ends the stream."""
@@ -335,7 +338,7 @@ class _Pool(Generic[T, R]):
         """Start ``count`` more workers on ``items``, never more than the limit in all."""
         for _ in range(min(count, self._limit - self.workers)):
             self.workers += 1
-            self.tasks.start_soon(self.work, _PULL, items, None)
+            self.tasks.start_soon(self._work, _PULL, items, None)
 
     def _pull(self, items: Iterator[T]) -> Any:
         """The next item of a plain iterable, or ``_STOP``."""
@@ -354,43 +357,48 @@ class _Pool(Generic[T, R]):
         return item
 
     async def work(
-        self, item: Any, items: Iterator[T] | None, handed: MemoryObjectReceiveStream[T] | None
+        self,
+        scope: AbstractContextManager[object],
+        item: Any,
+        items: Iterator[T] | None,
+        handed: MemoryObjectReceiveStream[T] | None,
     ) -> None:
         """A worker: ``item``, then item after item (pulled from ``items``, or ``handed``).
 
-        One coroutine for the whole run of items: a request in flight holds no
-        frame of the map's but this one.
+        One coroutine for the whole run of items, in the ``scope`` its crew gave
+        it: a request in flight holds no frame of the map's but this one.
         """
         fn, send = self._fn, self._send
-        try:
-            while True:
-                if items is not None:
-                    item = self._pull(items)
-                    if item is _STOP:
-                        return
-                self.busy += 1
-                try:
-                    result: Ok[T, R] | Err[T, R] = Ok(item, await fn(item))
-                except Exception as exc:
-                    result = Err(item, exc)
-                finally:
-                    self.busy -= 1
-                try:
-                    send.send_nowait(result)
-                except anyio.WouldBlock:
-                    await send.send(result)  # a slow consumer: wait, holding the item
-                if handed is not None:
+        with scope:
+            try:
+                while True:
+                    if items is not None:
+                        item = self._pull(items)
+                        if item is _STOP:
+                            return
+                    self.busy += 1
                     try:
-                        item = handed.receive_nowait()
+                        result: Ok[T, R] | Err[T, R] = Ok(item, await fn(item))
+                    except Exception as exc:
+                        result = Err(item, exc)
+                    finally:
+                        self.busy -= 1
+                    try:
+                        send.send_nowait(result)
                     except anyio.WouldBlock:
-                        item = await handed.receive()
-        except anyio.EndOfStream:
-            return  # the async iterable has no more items
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-            self._map_scope.cancel()  # nobody listens any more
-        finally:
-            if handed is not None:
-                handed.close()
+                        await send.send(result)  # a slow consumer: wait, holding the item
+                    if handed is not None:
+                        try:
+                            item = handed.receive_nowait()
+                        except anyio.WouldBlock:
+                            item = await handed.receive()
+            except anyio.EndOfStream:
+                return  # the async iterable has no more items
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                self._map_scope.cancel()  # nobody listens any more
+            finally:
+                if handed is not None:
+                    handed.close()
 
     async def feed(self, items: AsyncIterable[T]) -> None:
         """Hand each item of ``items`` to an idle worker, or to a new one while allowed."""
@@ -403,7 +411,7 @@ class _Pool(Generic[T, R]):
                     except anyio.WouldBlock:
                         if self.workers < self._limit:
                             self.workers += 1
-                            self.tasks.start_soon(self.work, item, None, handed.clone())
+                            self.tasks.start_soon(self._work, item, None, handed.clone())
                         else:
                             await send.send(item)
             except Exception as exc:

@@ -13,6 +13,7 @@ in a request (a walk up that chain) short.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Callable, Coroutine
 from types import TracebackType
@@ -28,13 +29,20 @@ if sys.version_info < (3, 11):
 if TYPE_CHECKING:
     import asyncio
 
+_IN_GROUP = contextlib.nullcontext()  # a task group's tasks need no scope of their own
+
 __all__ = ["Crew", "crew"]
+
+
+#: A worker: ``fn(scope, *args)``, which runs its whole body inside ``with scope:``.
+Worker = Callable[..., Coroutine[Any, Any, object]]
 
 
 class Crew(Protocol):
     """Tasks that ``async with`` waits for: start them, or stop them all."""
 
-    def start_soon(self, fn: Callable[..., Coroutine[Any, Any, object]], *args: Any) -> None: ...
+    def start_soon(self, fn: Worker, *args: Any) -> None:
+        """Run ``fn(scope, *args)`` as a task; ``fn`` enters ``scope`` first thing."""
 
     def cancel(self) -> None: ...
 
@@ -65,8 +73,8 @@ class _GroupCrew:
     def __init__(self, group: TaskGroup) -> None:
         self._group = group
 
-    def start_soon(self, fn: Callable[..., Coroutine[Any, Any, object]], *args: Any) -> None:
-        self._group.start_soon(fn, *args)
+    def start_soon(self, fn: Worker, *args: Any) -> None:
+        self._group.start_soon(fn, _IN_GROUP, *args)
 
     def cancel(self) -> None:
         self._group.cancel_scope.cancel()
@@ -85,46 +93,40 @@ class _GroupCrew:
 
 
 class _TaskCrew:
-    """Bare asyncio tasks, each in a cancel scope of its own; asyncio only."""
+    """Bare asyncio tasks, each in a cancel scope of its own; asyncio only.
 
-    __slots__ = ("_done", "_errors", "_loop", "_scopes", "_stopped", "_tasks")
+    The worker enters the scope itself (no wrapper coroutine: one frame less a task).
+    """
+
+    __slots__ = ("_done", "_errors", "_loop", "_on_done", "_stopped", "_tasks")
 
     def __init__(self) -> None:
         import asyncio  # this crew's only: trio, and import cloutility_async, never load it
 
         self._loop = asyncio.get_running_loop()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._scopes: set[anyio.CancelScope] = set()
+        self._tasks: dict[asyncio.Task[object], anyio.CancelScope] = {}
         self._stopped = False
         self._errors: list[BaseException] = []  # what workers let out
         self._done: asyncio.Future[None] | None = None  # set when the last task ends
+        self._on_done = self._finished
 
-    def start_soon(self, fn: Callable[..., Coroutine[Any, Any, object]], *args: Any) -> None:
-        """Run ``fn(*args)`` in a task of the crew (it starts stopped after ``cancel()``)."""
-        task = self._loop.create_task(self._run(fn, args))
-        self._tasks.add(task)
-        task.add_done_callback(self._finished)
+    def start_soon(self, fn: Worker, *args: Any) -> None:
+        """Run ``fn(scope, *args)`` in a task of the crew (stopped at once after ``cancel()``)."""
+        scope = anyio.CancelScope()
+        if self._stopped:
+            scope.cancel()
+        task = self._loop.create_task(fn(scope, *args))
+        self._tasks[task] = scope
+        task.add_done_callback(self._on_done)
 
     def cancel(self) -> None:
         """Stop every task: anyio's cancellation of each one's scope."""
         self._stopped = True
-        for scope in self._scopes:
+        for scope in self._tasks.values():
             scope.cancel()
 
-    async def _run(
-        self, fn: Callable[..., Coroutine[Any, Any, object]], args: tuple[Any, ...]
-    ) -> None:
-        with anyio.CancelScope() as scope:
-            if self._stopped:
-                scope.cancel()
-            self._scopes.add(scope)
-            try:
-                await fn(*args)
-            finally:
-                self._scopes.discard(scope)
-
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
+    def _finished(self, task: asyncio.Task[object]) -> None:
+        del self._tasks[task]
         if not task.cancelled():
             error = task.exception()
             if error is not None:  # as a task group: the others stop, the errors go up
