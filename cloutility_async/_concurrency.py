@@ -42,7 +42,6 @@ from ._exceptions import ClientStateError, ValidationError
 if TYPE_CHECKING:
     import asyncio
 
-    from anyio.abc import TaskGroup
     from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 __all__ = ["Err", "Limiter", "MapResult", "MapStream", "Ok", "check_concurrency", "limiter_for"]

@@ -21,13 +21,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 import sniffio
-from anyio.abc import TaskGroup
 
 if sys.version_info < (3, 11):
     from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found, unused-ignore]
 
 if TYPE_CHECKING:
     import asyncio
+
+    from anyio.abc import TaskGroup
 
 _IN_GROUP = contextlib.nullcontext()  # a task group's tasks need no scope of their own
 
