@@ -509,7 +509,10 @@ class Sender:
         )
         started = time.perf_counter()
         try:
-            if self._aborts_on_close:
+            if type(request) is PlainRequest:  # the SDK's transports: no frame of _transmit
+                assert self._send_plain is not None
+                response = await self._send_plain(request)
+            elif self._aborts_on_close:
                 response = await self._transmit(request)
             else:  # only close() can stop what is inside such a transport
                 response = await self._wait(
@@ -518,7 +521,11 @@ class Sender:
                     request.url,
                     "the client closed during the request",
                 )
+            if not response.is_stream_consumed:  # else read already (aiohttp, h11, mocks)
+                await _read_encoded(response)
         except BaseException as exc:
+            if not isinstance(exc, httpx.TransportError):  # mapped (and dropped) by _attempt()
+                trim_transport_frames(exc)  # a cancellation, a body's own error
             if report is not None:
                 report.failed(exc)
             raise
@@ -535,39 +542,34 @@ class Sender:
         return response
 
     async def _transmit(self, request: httpx.Request | PlainRequest) -> httpx.Response:
-        """The transport's response to ``request``, its body read; httpx errors pass."""
+        """The transport's response to ``request`` (perhaps unread); httpx errors pass."""
+        assert isinstance(request, httpx.Request)
         undecodable: DecodeError | None = None
         try:
-            if type(request) is PlainRequest:
-                assert self._send_plain is not None
-                response = await self._send_plain(request)
-            else:
-                assert isinstance(request, httpx.Request)
-                response = await self.transport.handle_async_request(request)
-                response.request = request
-            if not response.is_stream_consumed:  # else read already (aiohttp, mocks)
-                try:
-                    await read_body(response)
-                except httpx.DecodingError as exc:  # a corrupt gzip body: not a network failure
-                    undecodable = decode_error(
-                        f"the response body could not be decoded: {exc}", response
-                    )
-                finally:
-                    await response.aclose()
-        except httpx.TransportError:
-            raise  # mapped (and dropped) by _attempt()
+            response = await self.transport.handle_async_request(request)
+            response.request = request
         except httpx.DecodingError as exc:  # decoded by the transport, before any response
             undecodable = DecodeError(
                 f"the response body could not be decoded: {exc}",
                 method=request.method,
                 url=str(request.url),
             )
-        except BaseException as exc:
-            trim_transport_frames(exc)
-            raise
         if undecodable is not None:
             raise undecodable
         return response
+
+
+async def _read_encoded(response: httpx.Response) -> None:
+    """Read and decode a body the transport left unread; ``DecodeError`` if it is corrupt."""
+    undecodable: DecodeError | None = None
+    try:
+        await read_body(response)
+    except httpx.DecodingError as exc:  # a corrupt gzip body: not a network failure
+        undecodable = decode_error(f"the response body could not be decoded: {exc}", response)
+    finally:
+        await response.aclose()
+    if undecodable is not None:
+        raise undecodable
 
 
 def _log_answer(
