@@ -33,8 +33,9 @@ _AIOHTTP_ERRORS = (aiohttp.ClientError, OSError)
 
 
 def _transport_error(exc: Exception, source: httpx.Request | PlainRequest) -> httpx.TransportError:
-    """The httpx error for one of aiohttp's (the first matching rule wins)."""
-    request = source if isinstance(source, httpx.Request) else None
+    """The httpx error for one of aiohttp's (the first matching rule wins); it names
+    an httpx.Request, as httpx's own transports' errors do (a plain one's built now)."""
+    request = source if isinstance(source, httpx.Request) else source.to_httpx()
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return httpx.ConnectTimeout(str(exc) or "connect timeout", request=request)
     if isinstance(exc, aiohttp.ClientConnectorError):

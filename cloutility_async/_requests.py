@@ -5,8 +5,8 @@ bearer token chosen for an attempt, ``RequestBuilder`` makes the
 ``httpx.Request`` to send. ``Origin`` and ``Authorization`` go only to the
 configured API's origin; everything else gets neither.
 
-For a transport that sends it without one (the SDK's own aiohttp transport),
-a body-less request to the API is a ``PlainRequest`` instead: its header lines,
+For a transport that sends it without one (the SDK's own: aiohttp on asyncio,
+h11 on trio), a body-less request to the API is a ``PlainRequest`` instead: its header lines,
 built once per token, and what it takes to build the ``httpx.Request`` if
 anything asks for it (an error, a redirect, a debug log line); a 2xx never does.
 """
