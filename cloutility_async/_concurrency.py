@@ -16,8 +16,10 @@ started only while all of them are busy.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import inspect
 import operator
+import types
 from collections import deque
 from collections.abc import (
     AsyncIterable,
@@ -368,6 +370,7 @@ class _Pool(Generic[T, R]):
         it: a request in flight holds no frame of the map's but this one.
         """
         fn, send = self._fn, self._send
+        copy = contextvars.copy_context().copy  # the worker's start: each item gets its own
         with scope:
             try:
                 while True:
@@ -377,7 +380,12 @@ class _Pool(Generic[T, R]):
                             return
                     self.busy += 1
                     try:
-                        result: Ok[T, R] | Err[T, R] = Ok(item, await fn(item))
+                        awaitable = fn(item)
+                        if type(awaitable) is types.CoroutineType:
+                            value = await _in_context(copy(), awaitable)
+                        else:  # a future or another awaitable, awaited as it always was
+                            value = await awaitable
+                        result: Ok[T, R] | Err[T, R] = Ok(item, value)
                     except Exception as exc:
                         result = Err(item, exc)
                     finally:
@@ -445,6 +453,34 @@ async def _run(
             outcome = _DONE if pool.failure is None else _Failure(pool.failure)
             with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
                 await send.send(outcome)
+
+
+@types.coroutine
+def _in_context(context: contextvars.Context, coroutine: types.CoroutineType[Any, Any, R]) -> Any:
+    """Await ``coroutine`` with each of its steps run in ``context``.
+
+    A worker runs item after item in one task; this gives each item's function
+    the context a task of its own would have had (a copy of the map's), so that
+    what one item sets in a ``ContextVar`` is not seen by the next.
+    """
+    run, send, throw = context.run, coroutine.send, coroutine.throw
+    value: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            if error is None:
+                step = run(send, value)
+            else:
+                step, error = run(throw, error), None
+        except StopIteration as stop:
+            return stop.value
+        try:
+            value = yield step
+        except GeneratorExit:
+            run(coroutine.close)
+            raise
+        except BaseException as exc:  # a cancellation or another error thrown in: to fn
+            error, value = exc, None
 
 
 def _cancellation_check() -> Callable[[], Awaitable[None]]:
