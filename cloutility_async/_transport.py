@@ -28,10 +28,10 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import anyio
-import anyio.lowlevel
 import attrs
 import httpx
 
+from ._concurrency import _cancellation_check
 from ._exceptions import (
     APIError,
     ClientStateError,
@@ -139,6 +139,8 @@ class Sender:
             transport, "send_plain", None
         )
         self._origin = (base_url.scheme, base_url.host, base_url.port)
+        # The running backend's cancellation check, looked up once (not sniffio per slot).
+        self._check_cancelled = _cancellation_check()
         # Calls waiting for a slot, a token or a backoff: close() wakes them.
         self._waits: set[anyio.CancelScope] = set()
         self._exchanges = 0  # inside the transport now, grants included
@@ -477,7 +479,7 @@ class Sender:
     async def _acquire(self, call: Call) -> None:
         # `async with limiter` yields to the event loop even when a slot is free; a free
         # slot is taken at once (after the same cancellation check), a busy one awaited.
-        await anyio.lowlevel.checkpoint_if_cancelled()
+        await self._check_cancelled()
         try:
             self.limiter.acquire_nowait()
         except anyio.WouldBlock:
