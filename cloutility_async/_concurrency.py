@@ -1,8 +1,9 @@
 """The client's concurrency limit, and a bounded concurrent map that streams results.
 
-The limit is a FIFO of slots: anyio's ``CapacityLimiter`` on trio, and on asyncio
-a small one built on futures, which costs a fraction of anyio's per request (no
-borrower bookkeeping, no task lookup on every acquire and release).
+The limit is a FIFO of slots: on asyncio a small one built on futures, on trio the
+same with anyio events for its waiters; either costs a fraction of anyio's
+``CapacityLimiter`` per request (no borrower bookkeeping, no task lookup on every
+acquire and release).
 
 The map's workers run in a task group inside the client's own task group, never in
 the caller's frame: a caller that stops iterating early (``break``) or is
@@ -42,7 +43,7 @@ from ._crew import Crew, crew
 from ._exceptions import ClientStateError, ValidationError
 
 if TYPE_CHECKING:
-    import asyncio
+    import asyncio  # noqa: F401 - in FutureLimiter's base class, a string
 
     from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
@@ -67,7 +68,26 @@ class Limiter(Protocol):
     def release(self) -> None: ...
 
 
-class FutureLimiter:
+W = TypeVar("W")
+
+
+class _Slots(Generic[W]):
+    """A count of free slots and the line of waiters (``W``) for the taken ones."""
+
+    __slots__ = ("_free", "_waiters")
+
+    def __init__(self, total: int) -> None:
+        self._free = total
+        self._waiters: deque[W] = deque()
+
+    def acquire_nowait(self) -> None:
+        if self._free:  # never while others wait (see release)
+            self._free -= 1
+            return
+        raise anyio.WouldBlock
+
+
+class FutureLimiter(_Slots["asyncio.Future[None]"]):
     """``total`` slots on asyncio: a counter, and a queue of futures for the waiters.
 
     A released slot goes straight to the first waiter (its future is resolved), so
@@ -75,17 +95,7 @@ class FutureLimiter:
     Asyncio only: the futures belong to the running loop.
     """
 
-    __slots__ = ("_free", "_waiters")
-
-    def __init__(self, total: int) -> None:
-        self._free = total
-        self._waiters: deque[asyncio.Future[None]] = deque()
-
-    def acquire_nowait(self) -> None:
-        if self._free:  # never while others wait (see release)
-            self._free -= 1
-            return
-        raise anyio.WouldBlock
+    __slots__ = ()
 
     async def acquire(self) -> None:
         if self._free:
@@ -114,6 +124,52 @@ class FutureLimiter:
         self._free += 1
 
 
+class _Waiter:
+    """One task in line for a slot: its wake-up, and whether a slot was handed to it."""
+
+    __slots__ = ("event", "handed")
+
+    def __init__(self) -> None:
+        self.event = anyio.Event()
+        self.handed = False
+
+
+class EventLimiter(_Slots[_Waiter]):
+    """``total`` slots on any backend (trio's): a counter, and a queue of events.
+
+    The same hand-over as ``FutureLimiter``: a released slot goes straight to the
+    first waiter, so a newcomer never takes it in between, and a waiter cancelled
+    after it was handed one gives it on. anyio's ``CapacityLimiter`` also records
+    which task holds each slot (trio's borrower set, on every acquire and release),
+    which the client has no use for.
+    """
+
+    __slots__ = ()
+
+    async def acquire(self) -> None:
+        if self._free:
+            self._free -= 1
+            return
+        waiter = _Waiter()
+        self._waiters.append(waiter)
+        try:
+            await waiter.event.wait()
+        except BaseException:
+            if waiter.handed:
+                self.release()  # handed a slot, then cancelled before it could run
+            else:
+                self._waiters.remove(waiter)
+            raise
+
+    def release(self) -> None:
+        if self._waiters:
+            waiter = self._waiters.popleft()
+            waiter.handed = True
+            waiter.event.set()
+            return
+        self._free += 1
+
+
 def limiter_for(total: int) -> Limiter:
     """A limiter of ``total`` slots for the running event loop."""
     try:
@@ -122,7 +178,7 @@ def limiter_for(total: int) -> Limiter:
         library = "asyncio"
     if library == "asyncio":
         return FutureLimiter(total)
-    return anyio.CapacityLimiter(total)
+    return EventLimiter(total)
 
 
 class MapResult(Generic[T, R]):

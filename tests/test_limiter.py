@@ -1,7 +1,7 @@
 """The client's limiter: first come first served, and a cancelled wait takes no slot.
 
-On asyncio it is our futures-based ``FutureLimiter``, on trio anyio's
-``CapacityLimiter``; every test but one runs on both and pins what they share.
+On asyncio it is our futures-based ``FutureLimiter``, on trio ``EventLimiter``
+(the same with anyio events); every test but one runs on both and pins what they share.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import anyio
 import httpx
 import pytest
 
-from cloutility_async._concurrency import FutureLimiter, Limiter, limiter_for
+from cloutility_async._concurrency import EventLimiter, FutureLimiter, Limiter, limiter_for
 from tests.fakeportal import FakePortal
 
 pytestmark = pytest.mark.anyio
@@ -51,11 +51,11 @@ async def hold(limiter: Limiter, name: str, log: list[str], done: anyio.Event) -
         limiter.release()
 
 
-async def test_the_limiter_is_built_on_futures_on_asyncio_and_is_anyios_on_trio(
+async def test_the_limiter_is_built_on_futures_on_asyncio_and_on_events_on_trio(
     anyio_backend: str,
 ) -> None:
-    """limiter_for picks FutureLimiter under asyncio and anyio's CapacityLimiter under trio."""
-    expected = FutureLimiter if anyio_backend == "asyncio" else anyio.CapacityLimiter
+    """limiter_for picks FutureLimiter under asyncio and EventLimiter under trio."""
+    expected = FutureLimiter if anyio_backend == "asyncio" else EventLimiter
     assert isinstance(limiter_for(3), expected)
 
 
