@@ -27,6 +27,7 @@ from collections.abc import (
     AsyncIterator,
     Awaitable,
     Callable,
+    Coroutine,
     Iterable,
     Iterator,
 )
@@ -438,7 +439,7 @@ class _Pool(Generic[T, R]):
                     try:
                         awaitable = fn(item)
                         if type(awaitable) is types.CoroutineType:
-                            value = await _in_context(copy(), awaitable)
+                            value = await _InContext(copy(), awaitable)
                         else:  # a future or another awaitable, awaited as it always was
                             value = await awaitable
                         result: Ok[T, R] | Err[T, R] = Ok(item, value)
@@ -511,32 +512,38 @@ async def _run(
                 await send.send(outcome)
 
 
-@types.coroutine
-def _in_context(context: contextvars.Context, coroutine: types.CoroutineType[Any, Any, R]) -> Any:
-    """Await ``coroutine`` with each of its steps run in ``context``.
+class _InContext:
+    """Awaits ``coroutine`` with each of its steps run in ``context``.
 
     A worker runs item after item in one task; this gives each item's function
     the context a task of its own would have had (a copy of the map's), so that
-    what one item sets in a ``ContextVar`` is not seen by the next.
+    what one item sets in a ``ContextVar`` is not seen by the next. An iterator
+    that passes each step on, not a generator: no frame per item in flight.
     """
-    run, send, throw = context.run, coroutine.send, coroutine.throw
-    value: Any = None
-    error: BaseException | None = None
-    while True:
-        try:
-            if error is None:
-                step = run(send, value)
-            else:
-                step, error = run(throw, error), None
-        except StopIteration as stop:
-            return stop.value
-        try:
-            value = yield step
-        except GeneratorExit:
-            run(coroutine.close)
-            raise
-        except BaseException as exc:  # a cancellation or another error thrown in: to fn
-            error, value = exc, None
+
+    __slots__ = ("_context", "_coroutine")
+
+    def __init__(self, context: contextvars.Context, coroutine: Coroutine[Any, Any, Any]) -> None:
+        self._context = context
+        self._coroutine = coroutine
+
+    def __await__(self) -> _InContext:
+        return self
+
+    def __iter__(self) -> _InContext:
+        return self
+
+    def __next__(self) -> Any:
+        return self._context.run(self._coroutine.send, None)
+
+    def send(self, value: Any) -> Any:
+        return self._context.run(self._coroutine.send, value)
+
+    def throw(self, *error: Any) -> Any:
+        return self._context.run(self._coroutine.throw, *error)
+
+    def close(self) -> None:
+        self._context.run(self._coroutine.close)
 
 
 def _cancellation_check() -> Callable[[], Awaitable[None]]:
