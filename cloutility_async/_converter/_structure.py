@@ -11,7 +11,7 @@ from .._models import Collection
 from .._models._base import set_builder
 from ._fieldwalk import Walk, read_model, read_top
 from ._hooks import eager_converter
-from ._readers import body_path, reader_for
+from ._readers import Reader, body_path, reader_for
 from ._reading import STRICT, ConversionError, Reading
 from ._shapes import type_name
 
@@ -31,10 +31,12 @@ def structure(data: Any, cls: type[T], reading: Reading = STRICT) -> T:
     return result
 
 
-def read(data: Any, cls: Any, reading: Reading, name: str | None) -> Any:
+def read(
+    data: Any, cls: Any, reading: Reading, name: str | None, reader: Reader | None = None
+) -> Any:
     """`structure` with the type name its errors give (``None``: from ``cls``)."""
     try:
-        reader = reader_for(cls)
+        reader = reader or reader_for(cls)
         if reader is not None:
             return reader.read(data, reading, None)
         return eager_converter.structure(data, cls)  # no model in it: nothing to leave unbuilt
@@ -75,9 +77,16 @@ def structure_collection(data: Any, item_cls: type[T], reading: Reading = STRICT
     """
     if isinstance(data, list):
         data = {"items": data}
-    tp = cast(Any, Collection)[item_cls]
-    collection: Collection[T] = read(data, tp, reading, None)
+    reader = _COLLECTIONS.get(item_cls)
+    if reader is None:  # once per item type: a typing subscript and its hash are not cheap
+        found = reader_for(cast(Any, Collection)[item_cls])
+        assert found is not None
+        reader = _COLLECTIONS[item_cls] = found
+    collection: Collection[T] = read(data, reader.type, reading, None, reader)
     return collection
+
+
+_COLLECTIONS: dict[Any, Reader] = {}
 
 
 def build_nested(data: dict[str, Any], tp: Any, unbuilt: tuple[Reading, Any], attr: str) -> Any:
