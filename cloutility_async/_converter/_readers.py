@@ -9,7 +9,7 @@ reads raises: the caller then walks the body field by field (``_fieldwalk``)
 to find every such value. A JSON object in a model-typed field is left as it
 is, for the field to build on first access (``build_nested``), and the model's
 ``_unbuilt`` slot keeps how and where it was read; a strict read checks each
-such object first with the eager converter, so that it raises at the call.
+such object first (it reads it strictly and drops it), so that it raises at the call.
 
 Each reader is generated on its first call, so that importing stays cheap and
 the cycles between models (BusinessUnit -> Consumer -> BusinessUnit) need no
@@ -29,7 +29,7 @@ import attrs
 
 from .._models import EMPTY_MAPPING, Collection, Model
 from .._models._base import UNBUILT, build_on_access
-from ._hooks import eager_converter, eager_hooks
+from ._hooks import eager_converter
 from ._keys import INTERNAL_FIELDS, model_info
 from ._reading import TOLERANT, BadValue, Reading, describe
 from ._scalars import OPTIONAL_SCALARS
@@ -200,13 +200,14 @@ def _field_lines(source: _Source, origin: type, field: Any, key: str, ftype: Any
         add(f"    if {_INLINE[scalar]}:", f"        v = {hook}(v, None)")
     elif single is not None:
         build_on_access(origin, field.name, single)  # the field's slot may hold the dict
-        check = src(eager_hooks.get(single, none_ok=True), "check")
+        nested = src(_reader_of(single), "r")
+        place = f"(where, {field.name!r})"
         add(
             "    if type(v) is dict:",
-            "        if later is not reading:",
-            f"            {check}(v, {src(single, 't')})",
+            "        if later is not reading:  # strict: raise now if anything in it is bad",
+            f"            {nested}.read(v, reading, {place})",
             "    elif v is not None and v != '':",
-            f"        v = {src(_reader_of(single), 'r')}.read(v, reading, (where, {field.name!r}))",
+            f"        v = {nested}.read(v, reading, {place})",
             "    else:",
             "        v = None",
         )
