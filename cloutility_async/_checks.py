@@ -20,6 +20,8 @@ _NODE_NAME = re.compile(r"[A-Za-z0-9_\-.+&]{1,64}")
 
 def check_id(value: Any, what: str = "id") -> int:
     """A positive id up to ``MAX_ID`` (2**63 - 1): an int, or a string of digits (``"22"``)."""
+    if type(value) is int and 0 < value <= MAX_ID:  # the common case, first: every proxy
+        return value
     number: int | None = None
     if isinstance(value, int) and not isinstance(value, bool):
         number = value

@@ -97,10 +97,10 @@ def reader_for(tp: Any) -> Reader | None:
 
 # What a field's value nearly always is, per type: the inline test that it is not.
 _INLINE = {
-    str: "v is not None and type(v) is not str",
+    str: "type(v) is not str and v is not None",
     int: "type(v) is not int and v is not None",
     float: "type(v) is not float and v is not None",
-    bool: "v is not None and v is not True and v is not False",
+    bool: "v is not False and v is not True and v is not None",
     datetime: "v is not None",
 }
 

@@ -59,7 +59,7 @@ class Ref:
 
     def _bind(self, api: Port | HasPort, route: Route[Any], *ids: int) -> None:
         """Stand for ``route`` at checked ``ids``: the href is built (not parsed) when used."""
-        self._port = port_of(api)
+        self._port = api if type(api) is Port else port_of(api)
         self._ids = ids
         self._route = route
         self._href = None
@@ -87,7 +87,7 @@ class Ref:
     def _url(self, route: Route[Any], *more: object, params: Params | None = None) -> httpx.URL:
         """The URL of ``route`` at this proxy's ids, then ``more`` (checked) values."""
         if route is self._route and not more:
-            return with_params(self.href, params)
+            return self.href if params is None else with_params(self.href, params)
         return with_params(self._port.base.at(route.path(*self._ids, *more)), params)
 
     # Each request method awaits the port itself: a coroutine less in the chain that
