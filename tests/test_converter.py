@@ -733,6 +733,7 @@ def test_every_reader_generates_and_reads_an_empty_object() -> None:
         assert reader is not None
         for reading in (_converter.STRICT, TOLERANT):
             built = reader.read({}, reading, None)
+            assert type(built) is cls  # never the class it was filled in as
             assert built == (Collection[Any]() if cls is Collection else cls())
             assert (built.raw, built.extra, built.unparsed) == ({}, {}, {})
 

@@ -28,7 +28,7 @@ from typing import Any, get_args
 import attrs
 
 from .._models import EMPTY_MAPPING, Collection, Model
-from .._models._base import UNBUILT, build_on_access
+from .._models._base import build_on_access
 from ._hooks import eager_converter
 from ._keys import INTERNAL_FIELDS, model_info
 from ._reading import TOLERANT, BadValue, Reading, describe
@@ -148,11 +148,18 @@ def _model_reader(tp: Any, origin: type[Model]) -> ReadFunction:
     ]
     source = _Source()
     src = source.name
+    twin = _twin(origin)
+
+    def store(name: str, value: str) -> str:
+        if twin is not None:
+            return f"self.{name} = {value}"
+        return f"{src(_slot_setter(origin, name), 's')}(self, {value})"
+
     source.add(
         "def read(o, reading, where):",
         "    if type(o) is not dict:",
         f"        o = {src(_shaper(origin), 'shape')}(o)",
-        f"    self = {src(object.__new__, 'new')}({src(origin, 'cls')})",
+        f"    self = {src(object.__new__, 'new')}({src(twin or origin, 'cls')})",
         "    get = o.get",
     )
     nested = any(_nested_model(ftype) for _, ftype in fields)
@@ -161,22 +168,48 @@ def _model_reader(tp: Any, origin: type[Model]) -> ReadFunction:
         source.add(f"    later = {src(TOLERANT, 'tolerant')} if reading.strict else reading")
     for field, ftype in fields:
         _field_lines(source, origin, field, info.keys[field.name], ftype)
-        source.add(f"    {src(_slot_setter(origin, field.name), 's')}(self, v)")
+        source.add("    " + store(field.name, "v"))
     known, empty = src(info.known, "known"), src(EMPTY_MAPPING, "empty")
-    set_extra = src(_slot_setter(origin, "extra"), "s")
     source.add(
-        f"    {src(_slot_setter(origin, 'raw'), 's')}(self, o)",
+        "    " + store("raw", "o"),
         f"    if o.keys() <= {known}:",
-        f"        {set_extra}(self, {empty})",
+        "        " + store("extra", empty),
         "    else:",
-        f"        {set_extra}(self, {{k: x for k, x in o.items() if k not in {known}}})",
-        f"    {src(_slot_setter(origin, 'unparsed'), 's')}(self, {empty})",
+        "        " + store("extra", f"{{k: x for k, x in o.items() if k not in {known}}}"),
+        "    " + store("unparsed", empty),
     )
     if nested:
-        source.add(f"    {src(UNBUILT.__set__, 's')}(self, (later, where))")
+        source.add("    " + store("_unbuilt", "(later, where)"))
+    if twin is not None:
+        source.add(f"    self.__class__ = {src(origin, 'cls')}")
     source.add("    return self")
     read: ReadFunction = source.compile("read", f"<cloutility_async reader {origin.__name__}>")
     return read
+
+
+def _twin(cls: type) -> type | None:
+    """A class of ``cls``'s layout whose instances take plain attribute stores.
+
+    ``cls`` is frozen: its ``__setattr__`` raises, so a reader would set each slot
+    through the slot's own setter (a call each). The twin has the same bases and
+    the same slots, and object's ``__setattr__``: a reader fills one with plain
+    stores (which the interpreter specialises to a direct write) and then makes it
+    a ``cls`` by assigning ``__class__`` (the layouts are the same, so Python
+    allows it). None where that is refused (``Collection``, a ``Generic``).
+    """
+    namespace = {
+        "__slots__": cls.__dict__.get("__slots__", ()),
+        "__module__": cls.__module__,
+        "__setattr__": object.__setattr__,
+        "__delattr__": object.__delattr__,
+    }
+    try:
+        twin = type(f"_Reading{cls.__name__}", cls.__bases__, namespace)
+        probe: Any = object.__new__(twin)
+        probe.__class__ = cls
+    except TypeError:
+        return None
+    return twin
 
 
 def _nested_model(ftype: Any) -> Any:

@@ -9,7 +9,7 @@ from typing import Any
 
 import attrs
 
-__all__ = ["EMPTY_MAPPING", "UNBUILT", "Model", "build_on_access", "set_builder"]
+__all__ = ["EMPTY_MAPPING", "Model", "build_on_access", "set_builder"]
 
 #: Shared, read-only default for ``raw``, ``extra`` and ``unparsed`` of hand-built models.
 EMPTY_MAPPING: Mapping[str, Any] = MappingProxyType({})
@@ -28,8 +28,8 @@ class _Unbuilt:
     __slots__ = ("_unbuilt",)
 
 
-#: The ``_unbuilt`` slot itself (its ``__set__`` is what the converter's readers call).
-UNBUILT = _Unbuilt.__dict__["_unbuilt"]
+#: The ``_unbuilt`` slot itself, read by the fields that build on access.
+_UNBUILT = _Unbuilt.__dict__["_unbuilt"]
 
 
 @attrs.frozen(kw_only=True, repr=False)
@@ -145,7 +145,7 @@ class _BuildOnAccess:
         value = self.slot.__get__(obj, owner)
         if type(value) is dict:
             try:
-                unbuilt = UNBUILT.__get__(obj, owner)
+                unbuilt = _UNBUILT.__get__(obj, owner)
             except AttributeError:  # built by hand: a dict it was given
                 return value
             value = _builder(value, self.type, unbuilt, self.name)
