@@ -22,7 +22,7 @@ import select
 import ssl
 import time
 from collections import deque
-from collections.abc import Coroutine, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, NoReturn, cast
 
@@ -117,6 +117,17 @@ def _timeouts(request: Sent) -> Mapping[str, float | None]:
     return timeouts
 
 
+def _running_backend() -> tuple[Callable[[], float], Callable[[], anyio.CancelScope]]:
+    """The running anyio backend's clock and cancel scopes, looked up once per transport:
+    ``anyio.current_time()`` and ``anyio.CancelScope()`` ask sniffio on every call."""
+    try:
+        from anyio._core._eventloop import get_async_backend
+    except ImportError:  # pragma: no cover - an anyio that moved it
+        return anyio.current_time, anyio.CancelScope
+    backend = get_async_backend()
+    return backend.current_time, backend.create_cancel_scope
+
+
 def _message(exc: BaseException) -> str:
     cause = exc.__cause__ or exc
     return str(cause) or type(cause).__name__
@@ -145,6 +156,8 @@ class H11Transport(httpx.AsyncBaseTransport):
         self._count = 0  # connections open or being opened
         self._waiters: deque[anyio.Event] = deque()
         self._closed = False
+        self._clock: Callable[[], float] | None = None  # with the first exchange
+        self._new_scope: Callable[[], anyio.CancelScope] = anyio.CancelScope
 
     # -- the pool ----------------------------------------------------------------
 
@@ -314,12 +327,15 @@ class H11Transport(httpx.AsyncBaseTransport):
         write_timeout = timeouts.get("write")
         reading = False
         answer: tuple[h11.Response, bytes] | None = None
-        with anyio.CancelScope() as scope:
+        if self._clock is None:
+            self._clock, self._new_scope = _running_backend()
+        clock = self._clock
+        with self._new_scope() as scope:
             if write_timeout is not None:
-                scope.deadline = anyio.current_time() + write_timeout
+                scope.deadline = clock() + write_timeout
             write_error = await _write(connection.h11, connection.stream, request, body)
             reading = True
-            reader = _Reader(connection, request, scope, timeouts.get("read"), write_error)
+            reader = _Reader(connection, request, scope, timeouts.get("read"), write_error, clock)
             answer = await reader.read()
         if scope.cancelled_caught:
             if reading:
@@ -433,7 +449,15 @@ class _Reader:
     (``read()`` returns None) and the write's error is the one that counts.
     """
 
-    __slots__ = ("connection", "read_timeout", "received", "request", "scope", "write_error")
+    __slots__ = (
+        "clock",
+        "connection",
+        "read_timeout",
+        "received",
+        "request",
+        "scope",
+        "write_error",
+    )
 
     def __init__(
         self,
@@ -442,6 +466,7 @@ class _Reader:
         scope: anyio.CancelScope,
         read_timeout: float | None,
         write_error: httpx.WriteError | None,
+        clock: Callable[[], float],
     ) -> None:
         self.connection = connection
         self.request = request
@@ -449,6 +474,7 @@ class _Reader:
         self.read_timeout = read_timeout
         self.write_error = write_error
         self.received = False  # any byte of the answer
+        self.clock = clock  # the backend's anyio.current_time
 
     async def read(self) -> tuple[h11.Response, bytes] | None:
         """The answer's head and whole body (Content-Length, chunked or until close)."""
@@ -483,7 +509,7 @@ class _Reader:
     async def _receive(self) -> bytes | None:
         """The next bytes (b"" at the end of the stream), within the read timeout."""
         if self.read_timeout is not None:
-            self.scope.deadline = anyio.current_time() + self.read_timeout
+            self.scope.deadline = self.clock() + self.read_timeout
         try:
             data = await self.connection.stream.receive(_READ_SIZE)
         except anyio.EndOfStream:
