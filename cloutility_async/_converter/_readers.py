@@ -1,7 +1,8 @@
 """The fast path: one generated reading function per model type, the common case inline.
 
-A reader builds its instance directly (``object.__new__`` and each slot's own
-setter, no ``__init__``, no keyword dict) from a JSON object. Each field's value
+A reader builds its instance directly from a JSON object (a twin of the
+model's layout filled with plain stores, then made the model: no ``__init__``,
+no keyword dict, see `_twin`). Each field's value
 is checked inline for the type it nearly always has (a ``str``, an ``int``, a
 list of objects...) and stored as it is; any other value goes through the
 field's hook (the tolerant shapes of ``_scalars``), and a value that no hook
