@@ -179,7 +179,8 @@ def _models(models: Report) -> list[str]:
     return [
         f"**Model memory**: a structured {models['model']} kept costs"
         f" {models['model_bytes_each']:,.0f} B (tracemalloc, {models['count']:,} kept), its"
-        f" JSON dict alone {models['dict_bytes_each']:,.0f} B (body"
+        f" JSON dict alone ({models.get('parser', 'json')}.loads, the SDK's parser)"
+        f" {models['dict_bytes_each']:,.0f} B (body"
         f" {models['body_bytes_each']:,.0f} B): {models['over_dict_bytes_each']:,.0f} B over"
         " the dict.",
         "",
