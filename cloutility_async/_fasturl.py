@@ -28,6 +28,10 @@ class BuiltURL(httpx.URL):
     def __str__(self) -> str:
         return self._text
 
+    def __repr__(self) -> str:
+        """httpx's ``URL('...')`` (password masked): the subclass is an implementation detail."""
+        return "URL" + httpx.URL.__repr__(self).removeprefix(type(self).__name__)
+
     def with_query(self, query: str) -> httpx.URL:
         """This URL with ``query`` (already encoded) as its query; it must have none."""
         scheme, userinfo, host, port, path, _, _ = self._uri_reference

@@ -1316,7 +1316,7 @@ async def test_invoke_of_an_action_on_another_host_raises_before_any_request() -
 
 @pytest.mark.parametrize("base_url", ["https://portal.example/v1/", "http://127.0.0.1:8080/api/v1"])
 def test_urls_built_from_the_base_are_the_urls_httpx_parses(base_url: str) -> None:
-    """A URL built from the base's parts (no parsing) equals httpx's parse, text included."""
+    """A URL built from the base's parts (no parsing) is httpx's parse: text and repr alike."""
     assert routes._FAST
     base = routes.Base(httpx.URL(base_url))
     for path, params in [("bunits/22/consumers/408", None), ("me", {"a": "b c", "n": 2})]:
@@ -1325,6 +1325,7 @@ def test_urls_built_from_the_base_are_the_urls_httpx_parses(base_url: str) -> No
         assert str(built) == str(parsed)
         assert built == parsed
         assert built._uri_reference == parsed._uri_reference
+        assert repr(built) == repr(parsed)
 
 
 def test_a_proxy_builds_its_href_when_first_read() -> None:
