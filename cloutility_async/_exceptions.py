@@ -24,7 +24,8 @@ the request, its ``Authorization`` header and body included::
 Each error carries ``method``, ``url``, ``status`` and the server's
 ``message`` when they are known (an ``APIError`` also the answer's ``headers``
 and ``request_id``); none of them ever holds a secret, nor does anything
-reachable from it.
+reachable from it: a followed link's credentials (``?access_token=...``) read
+``REDACTED`` in the URL, the message and the headers, as in the log records.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ import copy
 from typing import Any, TypeVar
 
 import httpx
+
+from ._records import redact_text, redact_url, secret_values
 
 __all__ = [
     "APIError",
@@ -77,10 +80,15 @@ class CloutilityError(Exception):
         status: int | None = None,
         server_message: str | None = None,
     ) -> None:
-        self.message = message
+        hidden = _hidden_in(url)
+        if url is not None and (hidden or "@" in url or "#" in url):
+            url = redact_url(url)
+        self.message = message = redact_text(message, hidden)
         self.method = method
         self.url = url
         self.status = status
+        if server_message is not None:
+            server_message = redact_text(server_message, hidden)
         self.server_message = server_message
         super().__init__(message)
 
@@ -99,6 +107,18 @@ class CloutilityError(Exception):
     def __reduce__(self) -> tuple[object, ...]:
         # Keyword-only constructors defeat Exception's default pickling.
         return (_rebuild, (type(self), self.message, dict(self.__dict__)))
+
+
+def _hidden_in(url: str | None) -> tuple[str, ...]:
+    """The secret query values of ``url``, which the error's texts must not repeat."""
+    return secret_values(url) if url is not None and "?" in url else ()
+
+
+def _redacted_headers(headers: httpx.Headers, hidden: tuple[str, ...]) -> httpx.Headers:
+    """``headers`` with the secret query values any of them quotes ``REDACTED``."""
+    items = headers.multi_items()
+    masked = [(name, redact_text(value, hidden)) for name, value in items]
+    return headers if masked == items else httpx.Headers(masked)
 
 
 def _rebuild(cls: type[CloutilityError], message: str, state: dict[str, Any]) -> CloutilityError:
@@ -153,7 +173,10 @@ class APIError(CloutilityError):
         **kwargs: Any,
     ) -> None:
         self.code = code
-        self.headers = httpx.Headers() if headers is None else headers
+        if headers is None:
+            self.headers = httpx.Headers()
+        else:
+            self.headers = _redacted_headers(headers, _hidden_in(kwargs.get("url")))
         super().__init__(message, **kwargs)
 
     @property

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 
 import httpx
 
-__all__ = ["log_event", "redact_url", "redact_headers"]
+__all__ = ["log_event", "redact_headers", "redact_text", "redact_url", "secret_values"]
 
 #: What a redacted value reads as (OpenTelemetry's word for it in ``url.full``).
 REDACTED = "REDACTED"
@@ -77,16 +77,57 @@ def redact_url(url: httpx.URL | str) -> str:
     return str(url.copy_with(**changes))
 
 
-def _redact_query(query: str) -> str:
-    from urllib.parse import unquote  # with ipaddress: not at import (2 ms)
+def _is_secret(name: str) -> bool:
+    """Whether a query parameter's (encoded) name is a credential's."""
+    if "%" in name or "+" in name:
+        from urllib.parse import unquote  # with ipaddress: not at import (2 ms)
 
+        name = unquote(name.replace("+", " "))
+    return _SECRET_PARAMETER.search(name) is not None
+
+
+def _redact_query(query: str) -> str:
     parts = []
     for part in query.split("&"):
         name, equals, _ = part.partition("=")
-        if equals and _SECRET_PARAMETER.search(unquote(name.replace("+", " "))):
+        if equals and _is_secret(name):
             part = f"{name}={REDACTED}"
         parts.append(part)
     return "&".join(parts)
+
+
+def secret_values(url: str) -> tuple[str, ...]:
+    """The values of ``url``'s credential-named query parameters, as written and decoded."""
+    query = url.partition("?")[2].partition("#")[0]
+    found: list[str] = []
+    for part in query.split("&") if query else ():
+        name, equals, value = part.partition("=")
+        if equals and value and _is_secret(name):
+            found.append(value)
+            if "%" in value or "+" in value:
+                from urllib.parse import unquote_plus
+
+                found.append(unquote_plus(value))
+    return tuple(found)
+
+
+# A query parameter quoted in a text: a name after ``?`` or ``&``, then ``=`` and its value.
+_QUOTED_PARAMETER = re.compile(r"(?<=[?&])([^\s=&#?'\"<>]+)=([^\s&#'\"<>]*)")
+
+
+def _redact_quoted(match: re.Match[str]) -> str:
+    return f"{match[1]}={REDACTED}" if _is_secret(match[1]) else match[0]
+
+
+def redact_text(text: str, values: tuple[str, ...] = ()) -> str:
+    """``text`` (a message that may quote a URL) with secret query values ``REDACTED``:
+    those of each quoted query parameter named like a credential, and ``values``."""
+    for value in values:
+        if value in text:
+            text = text.replace(value, REDACTED)
+    if "=" not in text:
+        return text
+    return _QUOTED_PARAMETER.sub(_redact_quoted, text)
 
 
 def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:

@@ -279,12 +279,12 @@ def _children(obj: object) -> Iterator[object]:
                 yield getattr(obj, slot, None)
 
 
-def reachable_texts(error: BaseException) -> Iterator[str]:
+def reachable_texts(error: BaseException, *, with_locals: bool = True) -> Iterator[str]:
     """Every text an error reporter can get from ``error``.
 
     The object graph from the exception (chain, args, notes, attributes,
     items; objects followed through their attributes and slots), then the
-    formatted tracebacks, plain and with the locals of every frame.
+    formatted tracebacks, plain and (``with_locals``) with the locals of every frame.
     """
     seen: set[int] = set()
     pending: list[tuple[object, int]] = [(error, 0)]
@@ -308,7 +308,10 @@ def reachable_texts(error: BaseException) -> Iterator[str]:
             yield type(exc).__name__
         pending.extend((child, depth + 1) for child in _children(obj))
     yield "".join(traceback.format_exception(error))
-    yield "".join(traceback.TracebackException.from_exception(error, capture_locals=True).format())
+    if with_locals:
+        yield "".join(
+            traceback.TracebackException.from_exception(error, capture_locals=True).format()
+        )
 
 
 def client_for(server: RawServer, **options: Any) -> Cloutility:

@@ -18,6 +18,7 @@ import httpx
 from .. import _converter
 from .._exceptions import ValidationError
 from .._hypermedia import Params, Route, with_params
+from .._records import redact_url
 from .._transport import decode_error
 from ._port import Port
 
@@ -74,7 +75,7 @@ class Ref:
         return href
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.href}>"
+        return f"<{type(self).__name__} {redact_url(self.href)}>"
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Ref) and type(other) is type(self) and other.href == self.href

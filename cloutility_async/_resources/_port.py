@@ -18,6 +18,7 @@ from .. import _converter
 from .._converter import ConversionError, Reading
 from .._exceptions import ClientStateError, DecodeError
 from .._hypermedia import Base
+from .._records import redact_text, secret_values
 from .._singleflight import SingleFlight
 from .._transport import decode_error
 from ._instant import ServerInstant
@@ -144,4 +145,8 @@ class Port:
 
 
 def _decode_error(exc: ConversionError, response: httpx.Response) -> DecodeError:
+    """The DecodeError of ``exc``, its cause, both quoting no secret of the link read."""
+    hidden = secret_values(str(response.request.url))
+    exc.errors = tuple(redact_text(line, hidden) for line in exc.errors)
+    exc.args = tuple(redact_text(arg, hidden) if isinstance(arg, str) else arg for arg in exc.args)
     return decode_error(f"the response does not fit the model: {exc}", response)
