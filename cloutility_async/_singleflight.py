@@ -48,6 +48,37 @@ class SingleFlight:
         for key in [k for k in self._flights if isinstance(k, str) and k.startswith(prefix)]:
             del self._flights[key]
 
+    def lead(self, key: Hashable) -> _Flight | None:
+        """The flight of ``key`` this caller now leads, or None if one is in flight (join
+        it with ``do()``). The leader awaits its call in its own frame (no closure, no
+        coroutine of ours in the chain of a request in flight) and must ``land()`` the
+        flight, whatever its call does."""
+        flights = self._flights
+        if key in flights:
+            return None
+        flight = flights[key] = _Flight()
+        return flight
+
+    def land(
+        self,
+        key: Hashable,
+        flight: _Flight,
+        result: object = None,
+        error: BaseException | None = None,
+    ) -> None:
+        """End ``flight`` (from ``lead()``): its waiters get ``result`` or ``error``; a
+        cancelled leader hands over to one of them."""
+        if error is None:
+            flight.result = result
+        elif isinstance(error, anyio.get_cancelled_exc_class()):
+            flight.abandoned = True
+        else:
+            flight.error = error
+        if self._flights.get(key) is flight:
+            del self._flights[key]
+        if flight.done is not None:
+            flight.done.set()
+
     async def do(self, key: Hashable, call: Callable[[], Awaitable[T]]) -> T:
         # One coroutine for leader and waiter alike: a request in flight holds one frame here.
         flights = self._flights
@@ -69,17 +100,8 @@ class SingleFlight:
         flight = flights[key] = _Flight()  # this caller leads
         try:
             result = await call()
-        except anyio.get_cancelled_exc_class():
-            flight.abandoned = True
-            raise
         except BaseException as exc:
-            flight.error = exc
+            self.land(key, flight, error=exc)
             raise
-        else:
-            flight.result = result
-            return result
-        finally:
-            if flights.get(key) is flight:
-                del flights[key]
-            if flight.done is not None:
-                flight.done.set()
+        self.land(key, flight, result)
+        return result

@@ -10,6 +10,7 @@ owns the port and opens it with the sender of each ``async with`` session.
 from __future__ import annotations
 
 import copy
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
@@ -88,13 +89,26 @@ class Port:
     async def get_json(self, url: httpx.URL) -> tuple[Any, httpx.Response]:
         """GET and decode JSON; concurrent GETs of one URL share a single request."""
         sender = self.sender()
-
-        async def fetch() -> tuple[Any, httpx.Response]:
-            response = await sender.send("GET", url, **self._options)
-            return sender.decode_json(response), response
-
         # The key starts with the URL, so that a write forgets the flights of every view.
-        return await self._flights.do(str(url) + self._flight_key, fetch)
+        key = str(url) + self._flight_key
+        flight = self._flights.lead(key)
+        if flight is None:  # a GET of this URL is in flight: share its outcome
+            return await self._flights.do(key, partial(self._fetch, sender, url))
+        # This call leads and sends from its own frame: a request in flight holds no
+        # closure and no coroutine of the flight's (about 0.7 KB each in flight).
+        try:
+            response = await sender.send("GET", url, **self._options)
+            result = sender.decode_json(response), response
+        except BaseException as exc:
+            self._flights.land(key, flight, error=exc)
+            raise
+        self._flights.land(key, flight, result)
+        return result
+
+    async def _fetch(self, sender: Sender, url: httpx.URL) -> tuple[Any, httpx.Response]:
+        """What a caller who became the leader after waiting sends (``SingleFlight.do``)."""
+        response = await sender.send("GET", url, **self._options)
+        return sender.decode_json(response), response
 
     async def write(
         self, method: str, url: httpx.URL, *, retry_safe: bool, **options: Any
