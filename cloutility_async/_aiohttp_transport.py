@@ -133,13 +133,18 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             enable_cleanup_closed=False,
         )
         # No cookie jar and no automatic decompression: httpx decodes bodies itself.
-        self._session = aiohttp.ClientSession(
+        self._session = session = aiohttp.ClientSession(
             connector=connector,
             cookie_jar=aiohttp.DummyCookieJar(),
             auto_decompress=False,
             request_class=_Request,
         )
-        return self._session
+        # aiohttp sends an idempotent-method request once more when its connection drops
+        # before the answer, unseen by the retry policy, its statistics and hooks:
+        # GET .../activate too. The policy, which knows the routes, decides instead.
+        if hasattr(session, "_retry_connection"):  # private: absent elsewhere, no resend
+            session._retry_connection = False
+        return session
 
     def send_plain(self, request: PlainRequest) -> Coroutine[Any, Any, httpx.Response]:
         """Send a body-less request to the API (its URL on its origin, ``request.origin``).
