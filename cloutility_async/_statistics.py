@@ -8,7 +8,7 @@ import attrs
 
 if TYPE_CHECKING:
     from ._auth import TokenStatistics
-    from ._transport import SenderStatistics
+    from ._exchanges import SenderStatistics
 
 __all__ = ["ClientStatistics", "snapshot"]
 

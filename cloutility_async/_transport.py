@@ -23,12 +23,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import anyio
-import attrs
 import httpx
 
 from ._concurrency import _cancellation_check
@@ -38,13 +37,12 @@ from ._exceptions import (
     CloutilityError,
     DecodeError,
 )
+from ._exchanges import NetworkFailure, SenderStatistics, log_answer, read_encoded
 from ._mapping import (
     certainly_unsent,
     encode_json,
     error_for_response,
     expect_string,
-    read_body,
-    redact,
     transport_error,
     trim_transport_frames,
 )
@@ -56,11 +54,12 @@ from ._retry import RetryPolicy, repeatable
 if TYPE_CHECKING:
     from ._auth import Token, TokenManager
     from ._concurrency import Limiter
-    from ._instrumentation import Instrumentation
+    from ._instrumentation import AttemptReport, Instrumentation
 
 __all__ = [
     "RetryPolicy",
     "Sender",
+    "SenderStatistics",
     "decode_error",
     "error_for_response",
     "expect_string",
@@ -78,31 +77,8 @@ QueryParams = Mapping[str, Any] | Sequence[tuple[str, Any]]
 T = TypeVar("T")
 
 
-@attrs.define
-class SenderStatistics:
-    """Counters for observing the transport (see ``Cloutility.statistics``)."""
-
-    requests: int = 0  # API requests sent (attempts), grants not included
-    grants: int = 0  # requests to the token endpoint (attempts)
-    retries: int = 0
-    replays_after_401: int = 0
-    deletes_already_gone: int = 0
-    in_flight: int = 0
-    peak_in_flight: int = 0
-
-
 def same_origin(url: httpx.URL, base: httpx.URL) -> bool:
     return url.scheme == base.scheme and url.host == base.host and url.port == base.port
-
-
-class _NetworkFailure(Exception):
-    """An attempt failed on the network; ``error`` is what the caller will see."""
-
-    def __init__(self, error: CloutilityError, *, never_sent: bool, kind: str) -> None:
-        super().__init__()  # no args: its repr shows nothing of the request
-        self.error = error
-        self.never_sent = never_sent
-        self.kind = kind  # the network failure's class name (``ConnectError``), for the hooks
 
 
 class Sender:
@@ -224,7 +200,7 @@ class Sender:
 
     decode_json = staticmethod(decode_json)
 
-    async def send(
+    def send(
         self,
         method: str,
         url: str | httpx.URL,
@@ -239,7 +215,7 @@ class Sender:
         limited: bool = True,
         retry: RetryPolicy | None = None,
         timeouts: Mapping[str, float | None] | None = None,
-    ) -> httpx.Response:
+    ) -> Coroutine[Any, Any, httpx.Response]:
         """Send one request with retries; return a 2xx response or raise.
 
         ``retry_safe`` says whether the request may be sent again after an attempt
@@ -247,22 +223,29 @@ class Sender:
         GET that changes state is not), and None takes the method's usual answer
         (GET, HEAD, OPTIONS, PUT and DELETE are). ``retry`` and ``timeouts`` (as
         ``httpx.Timeout.as_dict()``) replace the client's for this request.
+
+        Not a coroutine function: it builds the call and returns ``_sending``'s
+        coroutine, so that a request in flight holds no frame of these arguments.
         """
         call = self._call(method, url, params, json_body, content, stream, headers, retry)
         if timeouts is not None:
             call.timeout = timeouts
         call.retry_safe = repeatable(call.method, retry_safe)
         call.authenticated, call.limited = authenticated, limited
+        return self._sending(call)
+
+    async def _sending(self, call: Call) -> httpx.Response:
+        """The retry layer: attempts of ``call`` until one succeeds or the policy says stop."""
         retry_number = 0
         maybe_done = False  # an earlier attempt may have reached the server and acted
-        while True:  # the retry layer: attempts until one succeeds or the policy says stop
+        while True:
             error: CloutilityError | None = None
             try:  # a closed client raises ClientStateError right here, before anything is sent
                 response, token = await self._attempt(call)
                 if response.status_code >= 300:  # the layers for the statuses they handle
                     response, token = await self._following_redirects(call, response, token)
                     response, token = await self._replaying_401(call, response, token)
-            except _NetworkFailure as failed:
+            except NetworkFailure as failed:
                 error, never_sent, kind = failed.error, failed.never_sent, failed.kind
             retry_number += 1
             if error is not None:
@@ -428,19 +411,72 @@ class Sender:
     async def _attempt(self, call: Call) -> tuple[httpx.Response, Token | None]:
         """One exchange inside a limiter slot, with the token current when the slot is got.
 
-        The token is chosen after the slot, so a request that queued for a long
-        time does not send a token that expired meanwhile; a request that must
-        wait for a new token gives its slot back while it waits. A network
-        failure leaves as ``_NetworkFailure``, mapped.
+        The exchange is awaited here, not in a coroutine of its own: a request in
+        flight holds one frame of the sender's per layer. A network failure leaves
+        as ``NetworkFailure``, mapped.
         """
         on_api = self.is_api_url(call.url)
+        token = await self._slot_and_token(call, on_api)
+        try:
+            request = self._requests.for_call(  # no local of the bearer: frames show locals
+                call,
+                token.access_token if token is not None else None,
+                on_api,
+                plain=self._send_plain is not None,
+            )
+            report = self._opening(request, call)
+            started = time.perf_counter()
+            try:
+                if type(request) is PlainRequest:  # the SDK's transports: no frame of _transmit
+                    assert self._send_plain is not None
+                    response = await self._send_plain(request)
+                elif self._aborts_on_close:
+                    response = await self._transmit(request)
+                else:  # only close() can stop what is inside such a transport
+                    response = await self._wait(
+                        partial(self._transmit, request),
+                        request.method,
+                        request.url,
+                        "the client closed during the request",
+                    )
+                if not response.is_stream_consumed:  # else read already (aiohttp, h11, mocks)
+                    await read_encoded(response)
+            except BaseException as exc:
+                if not isinstance(exc, httpx.TransportError):  # mapped (and dropped) below
+                    trim_transport_frames(exc)  # a cancellation, a body's own error
+                if report is not None:
+                    report.failed(exc)
+                raise
+            finally:
+                self._closing(call.limited)
+        except httpx.TransportError as exc:
+            failure = self._network_failure(exc, call)
+        else:
+            if logger.isEnabledFor(logging.DEBUG):
+                log_answer(request, response, started, call.attempts)
+            if report is not None:
+                report.answered(response.status_code)
+            return response, token
+        finally:
+            if call.limited:
+                self.limiter.release()
+        raise failure
+
+    async def _slot_and_token(self, call: Call, on_api: bool) -> Token | None:
+        """A limiter slot (``call.limited``), then the token to send (None: none to send).
+
+        The token is chosen after the slot, so a request that queued for a long
+        time does not send a token that expired meanwhile; a request that must
+        wait for a new token gives its slot back while it waits. On return the
+        call holds its slot; on an exception it holds none.
+        """
         auth = self.auth if call.authenticated and on_api else None
         held = False
+        token = None
         try:
             if call.limited:
                 await self._acquire(call)
                 held = True
-            token: Token | None = None
             if auth is not None:
                 token = auth.usable_token()
                 if token is None:
@@ -452,29 +488,11 @@ class Sender:
                         await self._acquire(call)
                         held = True
                     token = auth.usable_token() or fresh
-            request = self._requests.for_call(
-                call,
-                token.access_token if token is not None else None,
-                on_api,
-                plain=self._send_plain is not None,
-            )
-            try:
-                return await self._exchange(request, call), token
-            except httpx.TransportError as exc:
-                never_sent, kind = certainly_unsent(exc), type(exc).__name__
-                error = (
-                    ClientStateError(
-                        "the client closed during the request",
-                        method=call.method,
-                        url=str(call.url),
-                    )
-                    if self.closed
-                    else transport_error(exc, call.method, call.url)
-                )
-        finally:
+        except BaseException:
             if held:
                 self.limiter.release()
-        raise _NetworkFailure(error, never_sent=never_sent, kind=kind)
+            raise
+        return token
 
     async def _acquire(self, call: Call) -> None:
         # `async with limiter` yields to the event loop even when a slot is free; a free
@@ -485,63 +503,49 @@ class Sender:
         except anyio.WouldBlock:
             await self._wait(self.limiter.acquire, call.method, call.url)
 
-    async def _exchange(self, request: httpx.Request | PlainRequest, call: Call) -> httpx.Response:
-        """One request and its answer (``call.limited``: it holds a slot of the limiter)."""
-        limited = call.limited
+    def _opening(self, request: httpx.Request | PlainRequest, call: Call) -> AttemptReport | None:
+        """Count an exchange that starts now (none after ``close()``); tell the hooks.
+
+        ``call.limited``: an API request, holding a slot of the limiter (so
+        ``in_flight`` never exceeds the slots); else a grant, outside the limiter so
+        that it never queues behind what waits for it.
+        """
         if self.closed:  # checked last thing before the transport: nothing goes out after close
             raise ClientStateError(
                 "the client is closed", method=request.method, url=str(request.url)
             )
         stats = self.stats
-        if limited:  # an API request: in_flight never exceeds the limiter's slots
+        if call.limited:
             stats.requests += 1
             stats.in_flight += 1
             if stats.in_flight > stats.peak_in_flight:
                 stats.peak_in_flight = stats.in_flight
-        else:  # a grant, outside the limiter so that it never queues behind what waits for it
+        else:
             stats.grants += 1
         self._exchanges += 1
         call.attempts += 1
-        report = (
-            None
-            if self._hooks is None
-            else self._hooks.attempt_started(
-                request.method, request.url, call.attempts, call.resend
+        if self._hooks is None:
+            return None
+        return self._hooks.attempt_started(request.method, request.url, call.attempts, call.resend)
+
+    def _closing(self, limited: bool) -> None:
+        """An exchange ended (answered or not): uncount it; wake ``wait_drained()``."""
+        if limited:
+            self.stats.in_flight -= 1
+        self._exchanges -= 1
+        if self._drained is not None and not self._exchanges:
+            self._drained.set()
+
+    def _network_failure(self, exc: httpx.TransportError, call: Call) -> NetworkFailure:
+        """What an exchange's network failure leaves ``_attempt`` as (``exc`` not kept)."""
+        error = (
+            ClientStateError(
+                "the client closed during the request", method=call.method, url=str(call.url)
             )
+            if self.closed
+            else transport_error(exc, call.method, call.url)
         )
-        started = time.perf_counter()
-        try:
-            if type(request) is PlainRequest:  # the SDK's transports: no frame of _transmit
-                assert self._send_plain is not None
-                response = await self._send_plain(request)
-            elif self._aborts_on_close:
-                response = await self._transmit(request)
-            else:  # only close() can stop what is inside such a transport
-                response = await self._wait(
-                    partial(self._transmit, request),
-                    request.method,
-                    request.url,
-                    "the client closed during the request",
-                )
-            if not response.is_stream_consumed:  # else read already (aiohttp, h11, mocks)
-                await _read_encoded(response)
-        except BaseException as exc:
-            if not isinstance(exc, httpx.TransportError):  # mapped (and dropped) by _attempt()
-                trim_transport_frames(exc)  # a cancellation, a body's own error
-            if report is not None:
-                report.failed(exc)
-            raise
-        finally:
-            if limited:
-                stats.in_flight -= 1
-            self._exchanges -= 1
-            if self._drained is not None and not self._exchanges:
-                self._drained.set()
-        if logger.isEnabledFor(logging.DEBUG):
-            _log_answer(request, response, started, call.attempts)
-        if report is not None:
-            report.answered(response.status_code)
-        return response
+        return NetworkFailure(error, never_sent=certainly_unsent(exc), kind=type(exc).__name__)
 
     async def _transmit(self, request: httpx.Request | PlainRequest) -> httpx.Response:
         """The transport's response to ``request`` (perhaps unread); httpx errors pass."""
@@ -559,35 +563,3 @@ class Sender:
         if undecodable is not None:
             raise undecodable
         return response
-
-
-async def _read_encoded(response: httpx.Response) -> None:
-    """Read and decode a body the transport left unread; ``DecodeError`` if it is corrupt."""
-    undecodable: DecodeError | None = None
-    try:
-        await read_body(response)
-    except httpx.DecodingError as exc:  # a corrupt gzip body: not a network failure
-        undecodable = decode_error(f"the response body could not be decoded: {exc}", response)
-    finally:
-        await response.aclose()
-    if undecodable is not None:
-        raise undecodable
-
-
-def _log_answer(
-    request: httpx.Request | PlainRequest, response: httpx.Response, started: float, attempt: int
-) -> None:
-    """The DEBUG record of one answered attempt (secrets redacted)."""
-    log_event(
-        logger,
-        logging.DEBUG,
-        "cloutility.request",
-        "%(method)s %(url)s -> %(status)d in %(elapsed_ms).1f ms"
-        " (attempt %(attempt)d) headers=%(headers)s",
-        method=request.method,
-        url=redact_url(request.url),
-        status=response.status_code,
-        elapsed_ms=(time.perf_counter() - started) * 1000,
-        attempt=attempt,
-        headers=redact(request.headers),
-    )

@@ -17,12 +17,12 @@ CONSUMER = {"href": "https://portal.test/v1/bunits/22/consumers/408", "id": 408,
 
 
 def calling_functions() -> list[str]:
-    """The qualified names of the running frames, innermost first (a coroutine in the
+    """``module:function`` of each running frame, innermost first (a coroutine in the
     chain of an await is on this stack while the innermost one runs)."""
     names: list[str] = []
     frame = inspect.currentframe()
     while frame is not None:
-        names.append(frame.f_code.co_qualname)
+        names.append(f"{frame.f_globals.get('__name__')}:{frame.f_code.co_name}")
         frame = frame.f_back
     return names
 
@@ -39,7 +39,7 @@ async def test_a_leading_get_holds_no_coroutine_of_the_flight_while_in_flight() 
         return httpx.Response(200, json=CONSUMER)
 
     route = portal.route("GET", "bunits/22/consumers/408", slow)
-    names: list[str] = []
+    names: list[str | None] = []
     async with portal.client() as api:
 
         async def get() -> None:
@@ -51,8 +51,12 @@ async def test_a_leading_get_holds_no_coroutine_of_the_flight_while_in_flight() 
     assert route.call_count == 1
     assert names == ["W", "W"]
     (stack,) = stacks
-    assert "Port.get_json" in stack
-    assert not [name for name in stack if "SingleFlight" in name or "fetch" in name]
+    assert "cloutility_async._resources._port:get_json" in stack
+    assert not [
+        name
+        for name in stack
+        if name.startswith("cloutility_async._singleflight") or name.endswith("fetch")
+    ]
 
 
 async def test_land_hands_the_leaders_result_to_its_waiters() -> None:
