@@ -19,6 +19,11 @@ for a command line this process never runs. ``httpx.main`` is then a small
 function that loads the real command line when (if ever) it is called; the
 stand-in is removed again, so a later ``import httpx._main`` gets the real
 module. When httpx is already imported, nothing here happens.
+
+A broken httpx install (its own import fails: a missing ``idna``, say) is an
+``ImportError`` that says so at that first use, caused by httpx's own error; any
+later read of the module raises that same error again, so an ``except httpx.X``
+clause that is the first use does not chain a second copy under the first.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ _loader: int | None = None  # the thread running httpx's code, while it runs
 # Set on the module before its code ran (the import system sets each submodule it loads
 # on its package): set again after it, as the standard library's LazyLoader does.
 _set_before: dict[str, Any] = {}
+_failure: ImportError | None = None  # why httpx's code failed, once it did
 
 
 class _NotLoadedYet(types.ModuleType):
@@ -63,8 +69,10 @@ class _NotLoadedYet(types.ModuleType):
 
 
 def _load(module: types.ModuleType) -> None:
-    global _loader
+    global _loader, _failure
     with _lock:
+        if _failure is not None:
+            raise _failure.with_traceback(None)
         if _loader is not None or type(module) is not _NotLoadedYet:
             return  # httpx's own code reading itself, or loaded by another thread meanwhile
         _loader = threading.get_ident()
@@ -73,10 +81,17 @@ def _load(module: types.ModuleType) -> None:
             _without_its_cli(lambda: spec.loader.exec_module(module))
             for name, value in list(_set_before.items()):
                 types.ModuleType.__setattr__(module, name, value)
-        except BaseException:
+        except BaseException as exc:
             if sys.modules.get("httpx") is module:
                 del sys.modules["httpx"]  # as a failed import leaves it
-            raise
+            if not isinstance(exc, Exception):  # KeyboardInterrupt, say: as it came
+                raise
+            _failure = ImportError(
+                f"cloutility_async needs httpx, and importing httpx failed:"
+                f" {type(exc).__name__}: {exc}",
+                name="httpx",
+            )
+            raise _failure from exc
         finally:
             _loader = None
         _set_before.clear()

@@ -236,3 +236,46 @@ def test_a_client_works_when_httpx_is_first_used_by_it() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "10.1"
+
+
+# A broken install: httpx's own ``import idna`` fails.
+BREAK_IDNA = """
+import sys
+
+class Broken:
+    def find_spec(self, name, path=None, target=None):
+        if name == "idna":
+            raise ModuleNotFoundError("No module named 'idna'", name="idna")
+
+sys.meta_path.insert(0, Broken())
+"""
+
+
+def test_a_broken_httpx_fails_its_first_use_with_one_clear_error() -> None:
+    """httpx's own import failing at the first use is an ImportError naming httpx and its
+    cause, not chained under a second copy; a later use raises it again."""
+    done = run(
+        BREAK_IDNA
+        + textwrap.dedent(
+            """
+        import cloutility_async
+        options = dict(client_id="c", origin="https://h.example", username="u",
+                       password="p", base_url="https://h.example/v1/")
+        for _ in range(2):
+            try:
+                cloutility_async.Cloutility(**options)
+            except ImportError as exc:
+                print(exc)
+                print(repr(exc.__cause__), exc.__context__ is exc.__cause__, exc.name)
+                import traceback
+                print("During handling" in "".join(traceback.format_exception(exc)))
+            """
+        )
+    )
+    assert done.returncode == 0, done.stderr
+    message = (
+        "cloutility_async needs httpx, and importing httpx failed:"
+        " ModuleNotFoundError: No module named 'idna'"
+    )
+    cause = "ModuleNotFoundError(\"No module named 'idna'\") True httpx"
+    assert done.stdout.splitlines() == [message, cause, "False"] * 2
