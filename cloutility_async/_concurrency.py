@@ -427,7 +427,7 @@ class _Pool(Generic[T, R]):
         it: a request in flight holds no frame of the map's but this one.
         """
         fn, send = self._fn, self._send
-        copy = contextvars.copy_context().copy  # the worker's start: each item gets its own
+        start = contextvars.copy_context()  # the worker's start: each item gets a copy
         with scope:
             try:
                 while True:
@@ -439,7 +439,7 @@ class _Pool(Generic[T, R]):
                     try:
                         awaitable = fn(item)
                         if type(awaitable) is types.CoroutineType:
-                            value = await _InContext(copy(), awaitable)
+                            value = await _InContext(start.copy(), awaitable)
                         else:  # a future or another awaitable, awaited as it always was
                             value = await awaitable
                         result: Ok[T, R] | Err[T, R] = Ok(item, value)

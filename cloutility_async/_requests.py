@@ -54,7 +54,7 @@ class Call:
         url: httpx.URL,
         body: bytes | None,
         stream: httpx.AsyncByteStream | None,
-        headers: dict[str, str],
+        headers: Mapping[str, str],
         policy: RetryPolicy,
         timeout: Mapping[str, float | None],
     ) -> None:

@@ -25,6 +25,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from functools import partial
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import anyio
@@ -74,6 +75,7 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5
 
 QueryParams = Mapping[str, Any] | Sequence[tuple[str, Any]]
+_NO_HEADERS: Mapping[str, str] = MappingProxyType({})  # a call's, when it adds none
 T = TypeVar("T")
 
 
@@ -279,15 +281,17 @@ class Sender:
         retry: RetryPolicy | None,
     ) -> Call:
         """The ``Call`` for ``send()``'s arguments: URL resolved, query merged, JSON encoded."""
-        method = method.upper()
+        method = method if method.isupper() else method.upper()  # no copy of "GET" per call
         target = self.url(url)
         if params:
             target = target.copy_merge_params(cast("httpx.QueryParams", params))
         body: bytes | None = content
-        extra_headers = dict(headers) if headers else {}
+        extra_headers: Mapping[str, str] = dict(headers) if headers else _NO_HEADERS
         if json_body is not None:
             body = encode_json(json_body, method, target)
-            extra_headers.setdefault("Content-Type", "application/json; charset=utf-8")
+            typed = dict(extra_headers)
+            typed.setdefault("Content-Type", "application/json; charset=utf-8")
+            extra_headers = typed
         return Call(
             method, target, body, stream, extra_headers, retry or self.retry, self._requests.timeout
         )

@@ -28,7 +28,7 @@ def calling_functions() -> list[str]:
 
 
 async def test_a_leading_get_holds_no_coroutine_of_the_flight_while_in_flight() -> None:
-    """The first GET of a URL sends from ``Port.get_json`` itself; a second, concurrent
+    """The first GET of a URL sends from the port's own coroutine; a second, concurrent
     one waits in ``SingleFlight.do`` and gets the same answer without a request."""
     portal = FakePortal()
     stacks: list[list[str]] = []
@@ -51,7 +51,7 @@ async def test_a_leading_get_holds_no_coroutine_of_the_flight_while_in_flight() 
     assert route.call_count == 1
     assert names == ["W", "W"]
     (stack,) = stacks
-    assert "cloutility_async._resources._port:get_json" in stack
+    assert "cloutility_async._resources._port:_shared" in stack
     assert not [
         name
         for name in stack

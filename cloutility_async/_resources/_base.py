@@ -10,7 +10,7 @@ time share one request; writes make later GETs start afresh.
 from __future__ import annotations
 
 import json
-from collections.abc import Generator
+from collections.abc import Coroutine, Generator
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import httpx
@@ -94,11 +94,12 @@ class Ref:
     # Each request method awaits the port itself: a coroutine less in the chain that
     # every suspension of the request passes through, twice.
 
-    async def _read(self, route: Route[M], *more: object, params: Params | None = None) -> M:
-        """GET one model of ``route`` (shared with concurrent GETs of the same URL)."""
-        port = self._port
-        data, response = await port.get_json(self._url(route, *more, params=params))
-        return port.model(data, route.model, response)
+    def _read(
+        self, route: Route[M], *more: object, params: Params | None = None
+    ) -> Coroutine[Any, Any, M]:
+        """GET one model of ``route`` (shared with concurrent GETs of the same URL): the
+        port's coroutine, which the public method awaits (no frame of ``_read`` in flight)."""
+        return self._port.read(self._url(route, *more, params=params), route.model)
 
     async def _list(self, route: Route[M], *more: object, params: Params | None = None) -> list[M]:
         port = self._port

@@ -10,6 +10,7 @@ owns the port and opens it with the sender of each ``async with`` session.
 from __future__ import annotations
 
 import copy
+from collections.abc import Coroutine
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -86,24 +87,39 @@ class Port:
 
     # -- requests ------------------------------------------------------------------
 
-    async def get_json(self, url: httpx.URL) -> tuple[Any, httpx.Response]:
-        """GET and decode JSON; concurrent GETs of one URL share a single request."""
+    def get_json(self, url: httpx.URL) -> Coroutine[Any, Any, tuple[Any, httpx.Response]]:
+        """GET and decode JSON: ``(data, response)``; concurrent GETs of one URL share a
+        single request."""
+        return self._shared(url, None)
+
+    def read(self, url: httpx.URL, cls: type[M]) -> Coroutine[Any, Any, M]:
+        """GET one ``cls`` (``model()`` of the data), shared as ``get_json``'s GETs are.
+
+        Both return ``_shared``'s coroutine, which the proxy's method awaits itself:
+        a read in flight holds no frame of the proxy's ``_read``.
+        """
+        return self._shared(url, cls)
+
+    async def _shared(self, url: httpx.URL, cls: type[Any] | None) -> Any:
+        """``(data, response)`` of a GET shared by concurrent callers; with ``cls``, the
+        data read as one."""
         sender = self.sender()
         # The key starts with the URL, so that a write forgets the flights of every view.
         key = str(url) + self._flight_key
         flight = self._flights.lead(key)
         if flight is None:  # a GET of this URL is in flight: share its outcome
-            return await self._flights.do(key, partial(self._fetch, sender, url))
-        # This call leads and sends from its own frame: a request in flight holds no
-        # closure and no coroutine of the flight's (about 0.7 KB each in flight).
-        try:
-            response = await sender.send("GET", url, **self._options)
-            result = sender.decode_json(response), response
-        except BaseException as exc:
-            self._flights.land(key, flight, error=exc)
-            raise
-        self._flights.land(key, flight, result)
-        return result
+            result = await self._flights.do(key, partial(self._fetch, sender, url))
+        else:
+            # This call leads and sends from its own frame: a request in flight holds
+            # no closure and no coroutine of the flight's (about 0.7 KB in flight).
+            try:
+                response = await sender.send("GET", url, **self._options)
+                result = sender.decode_json(response), response
+            except BaseException as exc:
+                self._flights.land(key, flight, error=exc)
+                raise
+            self._flights.land(key, flight, result)
+        return result if cls is None else self.model(result[0], cls, result[1])
 
     async def _fetch(self, sender: Sender, url: httpx.URL) -> tuple[Any, httpx.Response]:
         """What a caller who became the leader after waiting sends (``SingleFlight.do``)."""
