@@ -128,6 +128,12 @@ def _running_backend() -> tuple[Callable[[], float], Callable[[], anyio.CancelSc
     return backend.current_time, backend.create_cancel_scope
 
 
+def _encoded(raw: list[tuple[bytes, bytes]]) -> bool:
+    """Whether the answer's header lines have a Content-Encoding (a plain list: h11's
+    Headers iterate through ``Sequence.__iter__``, an index lookup a line)."""
+    return b"content-encoding" in [name.lower() for name, _ in raw]
+
+
 def _message(exc: BaseException) -> str:
     cause = exc.__cause__ or exc
     return str(cause) or type(cause).__name__
@@ -158,6 +164,10 @@ class H11Transport(httpx.AsyncBaseTransport):
         self._closed = False
         self._clock: Callable[[], float] | None = None  # with the first exchange
         self._new_scope: Callable[[], anyio.CancelScope] = anyio.CancelScope
+        # A plain request's header lines (one list per token) and h11's checked form of
+        # them: h11 takes its own Headers as they are, without its regexes per line.
+        self._plain_lines: list[tuple[bytes, bytes]] | None = None
+        self._plain_headers: Any = None
 
     # -- the pool ----------------------------------------------------------------
 
@@ -323,6 +333,7 @@ class H11Transport(httpx.AsyncBaseTransport):
         One cancel scope for both timeouts: its deadline is the write timeout while
         the request goes out, then the read timeout again before each read.
         """
+        request_head = self._head(request)
         timeouts = _timeouts(request)
         write_timeout = timeouts.get("write")
         reading = False
@@ -333,7 +344,9 @@ class H11Transport(httpx.AsyncBaseTransport):
         with self._new_scope() as scope:
             if write_timeout is not None:
                 scope.deadline = clock() + write_timeout
-            write_error = await _write(connection.h11, connection.stream, request, body)
+            write_error = await _write(
+                connection.h11, connection.stream, request, body, request_head
+            )
             reading = True
             reader = _Reader(connection, request, scope, timeouts.get("read"), write_error, clock)
             answer = await reader.read()
@@ -349,11 +362,23 @@ class H11Transport(httpx.AsyncBaseTransport):
         head, content = answer
         raw = head.headers.raw_items()
         extensions = {"http_version": b"HTTP/" + head.http_version, "reason_phrase": head.reason}
-        if type(request) is PlainRequest and not any(
-            name == b"content-encoding" for name, _ in head.headers
-        ):
+        if type(request) is PlainRequest and not _encoded(raw):
             return LazyResponse(head.status_code, raw, content, request, extensions)
         return response_from_body(head.status_code, raw, content, _httpx(request), extensions)
+
+    def _head(self, request: Sent) -> h11.Request:
+        """h11's request head; a plain request's lines are checked once per token."""
+        try:
+            if type(request) is PlainRequest:
+                lines = request.raw_lines
+                if lines is not self._plain_lines:
+                    checked = _h11_request(request, lines)
+                    self._plain_lines, self._plain_headers = lines, checked.headers
+                    return checked
+                return _h11_request(request, self._plain_headers)
+            return _h11_request(request, cast(httpx.Request, request).headers.raw)
+        except h11.LocalProtocolError as exc:  # a bad header, say
+            raise httpx.LocalProtocolError(str(exc), request=_httpx(request)) from exc
 
     async def aclose(self) -> None:
         """Close every connection, those in use too; never reopen."""
@@ -365,6 +390,12 @@ class H11Transport(httpx.AsyncBaseTransport):
             await self._close(connection)
         while self._waiters:
             self._wake_one()
+
+
+def _h11_request(request: Sent, headers: Any) -> h11.Request:
+    return h11.Request(
+        method=request.method.encode("ascii"), target=request.url.raw_path, headers=headers
+    )
 
 
 def _origin(request: Sent) -> Origin:
@@ -385,6 +416,7 @@ async def _write(
     stream: anyio.abc.ByteStream,
     request: Sent,
     body: bytes | None,
+    head_event: h11.Request,
 ) -> httpx.WriteError | None:
     """Send the request (a body in memory in one write); the socket's failure, if any.
 
@@ -392,35 +424,28 @@ async def _write(
     stopped reading (a 413, say), and that answer is read, as httpcore does. An
     error of a streamed body's own source (a file that shrank) passes as it is.
     """
-    with _map_local_errors(request):
-        if type(request) is PlainRequest:
-            lines = request.raw_lines
+    try:
+        head = state.send(head_event)
+        if body is None:
+            await _send(stream, head)
+            source = cast(httpx.AsyncByteStream, cast(httpx.Request, request).stream)
+            chunks = aiter(source)
+            try:
+                async for chunk in chunks:
+                    if chunk:
+                        await _send(stream, state.send(h11.Data(data=chunk)))
+            finally:  # a write stopped midway: no suspended generator left to the GC
+                aclose = getattr(chunks, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+            await _send(stream, state.send(h11.EndOfMessage()))
         else:
-            lines = cast(httpx.Request, request).headers.raw
-        head = state.send(
-            h11.Request(
-                method=request.method.encode("ascii"), target=request.url.raw_path, headers=lines
-            )
-        )
-        try:
-            if body is None:
-                await _send(stream, head)
-                source = cast(httpx.AsyncByteStream, cast(httpx.Request, request).stream)
-                chunks = aiter(source)
-                try:
-                    async for chunk in chunks:
-                        if chunk:
-                            await _send(stream, state.send(h11.Data(data=chunk)))
-                finally:  # a write stopped midway: no suspended generator left to the GC
-                    aclose = getattr(chunks, "aclose", None)
-                    if aclose is not None:
-                        await aclose()
-                await _send(stream, state.send(h11.EndOfMessage()))
-            else:
-                data = head + state.send(h11.Data(data=body)) if body else head
-                await _send(stream, data + state.send(h11.EndOfMessage()))
-        except _WriteFailed as exc:
-            return httpx.WriteError(str(exc), request=_httpx(request))
+            data = head + state.send(h11.Data(data=body)) if body else head
+            await _send(stream, data + state.send(h11.EndOfMessage()))
+    except _WriteFailed as exc:
+        return httpx.WriteError(str(exc), request=_httpx(request))
+    except h11.LocalProtocolError as exc:  # h11 refused what we send (a body too long)
+        raise httpx.LocalProtocolError(str(exc), request=_httpx(request)) from exc
     return None
 
 
@@ -429,15 +454,6 @@ async def _send(stream: anyio.abc.ByteStream, data: bytes) -> None:
         await stream.send(data)
     except _SOCKET_ERRORS as exc:
         raise _WriteFailed(exc) from None
-
-
-@contextmanager
-def _map_local_errors(request: Sent) -> Iterator[None]:
-    """h11's refusal of what we send (a bad header, a body longer than its length)."""
-    try:
-        yield
-    except h11.LocalProtocolError as exc:
-        raise httpx.LocalProtocolError(str(exc), request=_httpx(request)) from exc
 
 
 class _Reader:

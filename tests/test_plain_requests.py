@@ -301,3 +301,38 @@ def test_a_lazy_response_is_the_response_built_from_the_same_bytes(length: bool)
     assert lazy.text == eager.text
     with pytest.raises(AttributeError):
         _ = lazy.no_such_part
+
+
+async def test_the_h11_transport_checks_each_tokens_header_lines_and_sends_each_token() -> None:
+    """h11's check of a plain request's header lines is kept per token (per list of
+    lines): the next token's Authorization goes out, not the one checked before, and
+    lines h11 refuses are refused before anything is sent, even after good ones."""
+    async with RawServer(lambda request: _ok()) as server:
+        builder = RequestBuilder(
+            origin="https://app.example",
+            user_agent="cloutility-async/test",
+            timeout=httpx.Timeout(5.0),
+            api_url=httpx.URL(server.base_url),
+        )
+        url = httpx.URL(server.base_url + "bunits/22")
+        transport = H11Transport()
+        try:
+            for bearer in ("tok-a", "tok-a", "tok-b"):
+                request = builder.plain("GET", url, bearer, builder.timeout)
+                assert (await transport.send_plain(request)).status_code == 200
+            bad = builder.plain("GET", url, "tok-c", builder.timeout)
+            bad.raw_lines = [*bad.raw_lines, (b"X-Bad", b"line\r\nInjected: 1")]
+            with pytest.raises(httpx.LocalProtocolError) as caught:
+                await transport.send_plain(bad)
+            assert caught.value.request.url == url
+        finally:
+            await transport.aclose()
+    assert [r.headers["authorization"] for r in server.received] == [
+        "Bearer tok-a",
+        "Bearer tok-a",
+        "Bearer tok-b",
+    ]
+
+
+async def _ok() -> Action:
+    return Reply(body=b"{}")
