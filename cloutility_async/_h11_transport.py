@@ -31,6 +31,7 @@ import anyio.abc
 import h11
 import httpx
 
+from ._h11_transport_io import Backend, Scope, Wire, running_backend
 from ._lazy_response import LazyResponse
 from ._requests import PlainRequest
 from ._responses import response_from_body
@@ -67,11 +68,12 @@ class _WriteFailed(Exception):
 class _Connection:
     """One socket and its h11 state; ``reused`` once it has answered a request."""
 
-    __slots__ = ("closed", "expires", "fd", "h11", "origin", "reused", "stream")
+    __slots__ = ("closed", "expires", "fd", "h11", "origin", "reused", "stream", "wire")
 
-    def __init__(self, origin: Origin, stream: anyio.abc.ByteStream) -> None:
+    def __init__(self, origin: Origin, stream: anyio.abc.ByteStream, wire: Wire) -> None:
         self.origin = origin
         self.stream = stream
+        self.wire = wire  # what the exchanges read and write: the stream, or its socket
         self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=_MAX_HEAD)
         raw = stream.extra(anyio.abc.SocketAttribute.raw_socket, None)  # noqa: S610
         self.fd: int = raw.fileno() if raw is not None else -1
@@ -117,17 +119,6 @@ def _timeouts(request: Sent) -> Mapping[str, float | None]:
     return timeouts
 
 
-def _running_backend() -> tuple[Callable[[], float], Callable[[], anyio.CancelScope]]:
-    """The running anyio backend's clock and cancel scopes, looked up once per transport:
-    ``anyio.current_time()`` and ``anyio.CancelScope()`` ask sniffio on every call."""
-    try:
-        from anyio._core._eventloop import get_async_backend
-    except ImportError:  # pragma: no cover - an anyio that moved it
-        return anyio.current_time, anyio.CancelScope
-    backend = get_async_backend()
-    return backend.current_time, backend.create_cancel_scope
-
-
 def _encoded(raw: list[tuple[bytes, bytes]]) -> bool:
     """Whether the answer's header lines have a Content-Encoding (a plain list: h11's
     Headers iterate through ``Sequence.__iter__``, an index lookup a line)."""
@@ -162,8 +153,7 @@ class H11Transport(httpx.AsyncBaseTransport):
         self._count = 0  # connections open or being opened
         self._waiters: deque[anyio.Event] = deque()
         self._closed = False
-        self._clock: Callable[[], float] | None = None  # with the first exchange
-        self._new_scope: Callable[[], anyio.CancelScope] = anyio.CancelScope
+        self._backend: Backend | None = None  # with the first connection
         # A plain request's header lines (one list per token) and h11's checked form of
         # them: h11 takes its own Headers as they are, without its regexes per line.
         self._plain_lines: list[tuple[bytes, bytes]] | None = None
@@ -209,7 +199,9 @@ class H11Transport(httpx.AsyncBaseTransport):
             self._count -= 1
             self._wake_one()
             raise
-        connection = _Connection(origin, stream)
+        if self._backend is None:
+            self._backend = running_backend()
+        connection = _Connection(origin, stream, self._backend.wire(stream, scheme == "https"))
         if self._closed:  # closed while connecting: this socket must not outlive it
             await self._close(connection)
             raise httpx.ConnectError("the transport was closed", request=_httpx(request))
@@ -338,15 +330,13 @@ class H11Transport(httpx.AsyncBaseTransport):
         write_timeout = timeouts.get("write")
         reading = False
         answer: tuple[h11.Response, bytes] | None = None
-        if self._clock is None:
-            self._clock, self._new_scope = _running_backend()
-        clock = self._clock
-        with self._new_scope() as scope:
+        backend = self._backend
+        assert backend is not None  # (set with the first connection)
+        clock = backend.clock
+        with backend.new_scope() as scope:
             if write_timeout is not None:
                 scope.deadline = clock() + write_timeout
-            write_error = await _write(
-                connection.h11, connection.stream, request, body, request_head
-            )
+            write_error = await _write(connection.h11, connection.wire, request, body, request_head)
             reading = True
             reader = _Reader(connection, request, scope, timeouts.get("read"), write_error, clock)
             answer = await reader.read()
@@ -413,7 +403,7 @@ def _origin(request: Sent) -> Origin:
 
 async def _write(
     state: h11.Connection,
-    stream: anyio.abc.ByteStream,
+    wire: Wire,
     request: Sent,
     body: bytes | None,
     head_event: h11.Request,
@@ -427,21 +417,21 @@ async def _write(
     try:
         head = state.send(head_event)
         if body is None:
-            await _send(stream, head)
+            await _send(wire, head)
             source = cast(httpx.AsyncByteStream, cast(httpx.Request, request).stream)
             chunks = aiter(source)
             try:
                 async for chunk in chunks:
                     if chunk:
-                        await _send(stream, state.send(h11.Data(data=chunk)))
+                        await _send(wire, state.send(h11.Data(data=chunk)))
             finally:  # a write stopped midway: no suspended generator left to the GC
                 aclose = getattr(chunks, "aclose", None)
                 if aclose is not None:
                     await aclose()
-            await _send(stream, state.send(h11.EndOfMessage()))
+            await _send(wire, state.send(h11.EndOfMessage()))
         else:
             data = head + state.send(h11.Data(data=body)) if body else head
-            await _send(stream, data + state.send(h11.EndOfMessage()))
+            await _send(wire, data + state.send(h11.EndOfMessage()))
     except _WriteFailed as exc:
         return httpx.WriteError(str(exc), request=_httpx(request))
     except h11.LocalProtocolError as exc:  # h11 refused what we send (a body too long)
@@ -449,9 +439,9 @@ async def _write(
     return None
 
 
-async def _send(stream: anyio.abc.ByteStream, data: bytes) -> None:
+async def _send(wire: Wire, data: bytes) -> None:
     try:
-        await stream.send(data)
+        await wire.send(data)
     except _SOCKET_ERRORS as exc:
         raise _WriteFailed(exc) from None
 
@@ -479,7 +469,7 @@ class _Reader:
         self,
         connection: _Connection,
         request: Sent,
-        scope: anyio.CancelScope,
+        scope: Scope,
         read_timeout: float | None,
         write_error: httpx.WriteError | None,
         clock: Callable[[], float],
@@ -527,9 +517,7 @@ class _Reader:
         if self.read_timeout is not None:
             self.scope.deadline = self.clock() + self.read_timeout
         try:
-            data = await self.connection.stream.receive(_READ_SIZE)
-        except anyio.EndOfStream:
-            data = b""
+            data = await self.connection.wire.receive(_READ_SIZE)
         except _SOCKET_ERRORS as exc:
             if self.write_error is not None and not self.received:
                 return None

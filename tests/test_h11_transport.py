@@ -156,6 +156,23 @@ async def test_a_body_in_memory_and_a_streamed_body_arrive_whole() -> None:
     assert (streamed.headers["transfer-encoding"], streamed.body) == ("chunked", b"first,second")
 
 
+async def test_bodies_larger_than_the_socket_buffers_go_whole_both_ways() -> None:
+    """An 8 MB body in memory and an 8 MB answer pass whole on one reused connection: a
+    write the kernel takes in parts (on trio the socket's own, waiting until writable)
+    and an answer read in many parts."""
+    answer = bytes(range(256)) * (8 * 4096)
+
+    async def handler(received: Received) -> Action:
+        return Reply(body=answer if received.path.endswith("big") else b"ok")
+
+    sent = b"y" * (8 * 1024 * 1024)
+    async with RawServer(handler) as server, client_of(server) as client:
+        assert (await client.post("big", content=sent)).content == answer
+        assert (await client.get("small")).content == b"ok"
+    assert server.received[0].body == sent
+    assert server.connections == 1
+
+
 async def test_an_error_of_the_body_source_passes_as_it_is_and_drops_the_connection() -> None:
     """A streamed body that fails midway raises its own error, not a network one."""
 

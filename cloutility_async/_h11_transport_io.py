@@ -1,0 +1,142 @@
+"""The h11 transport's backend and wires: what it reads and writes a connection through.
+
+On trio, anyio's socket stream goes through trio's socket methods, which make every
+call a full checkpoint: a send the kernel takes at once still yields to the scheduler
+and comes back. For a plain TCP connection on trio the transport reads and writes the
+(non-blocking) socket itself and waits with trio's ``wait_readable``/``wait_writable``
+only when the kernel would block; those waits are where the exchange's cancel scope
+(its timeouts, a cancellation) reaches it. TLS, and every other backend, use anyio's
+stream as it is. This module's name starts with the transport's, so that tracebacks
+are trimmed of its frames as of the transport's (they hold the request's bytes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+import anyio
+import anyio.abc
+
+__all__ = ["Backend", "Scope", "SocketWire", "StreamWire", "Wire", "running_backend"]
+
+Wait = Callable[[Any], Awaitable[None]]
+
+
+class Scope(AbstractContextManager[Any], Protocol):
+    """The cancel scope of an exchange: anyio's, or on trio trio's own (the same API)."""
+
+    deadline: float
+
+    @property
+    def cancelled_caught(self) -> bool: ...
+
+
+class Wire(Protocol):
+    async def send(self, data: bytes) -> None: ...
+
+    async def receive(self, size: int) -> bytes:
+        """The next bytes; b"" at the end of the stream."""
+
+
+class StreamWire:
+    """anyio's byte stream (TLS, or a backend other than trio)."""
+
+    __slots__ = ("stream",)
+
+    def __init__(self, stream: anyio.abc.ByteStream) -> None:
+        self.stream = stream
+
+    async def send(self, data: bytes) -> None:
+        await self.stream.send(data)
+
+    async def receive(self, size: int) -> bytes:
+        try:
+            return await self.stream.receive(size)
+        except anyio.EndOfStream:
+            return b""
+
+
+class SocketWire:
+    """A trio TCP connection's own non-blocking socket; trio's waits when it would block.
+
+    A socket closed while a task waits on it (the transport's ``aclose()``) wakes the
+    task with trio's ``ClosedResourceError``, raised here as anyio's.
+    """
+
+    __slots__ = ("_closed", "_readable", "_writable", "sock")
+
+    def __init__(self, sock: Any, backend: Backend) -> None:
+        self.sock = sock
+        assert backend.direct is not None
+        self._readable, self._writable, self._closed = backend.direct
+
+    async def send(self, data: bytes) -> None:
+        sock = self.sock
+        view = memoryview(data)
+        try:
+            while view:
+                try:
+                    sent: int = sock.send(view)
+                except BlockingIOError:
+                    await self._writable(sock)
+                    continue
+                view = view[sent:]
+        except self._closed:
+            raise anyio.ClosedResourceError from None
+
+    async def receive(self, size: int) -> bytes:
+        sock = self.sock
+        try:
+            while True:
+                try:
+                    data: bytes = sock.recv(size)
+                except BlockingIOError:
+                    await self._readable(sock)
+                    continue
+                return data
+        except self._closed:
+            raise anyio.ClosedResourceError from None
+
+
+class Backend:
+    """The running backend's clock and cancel scopes, and on trio its socket waits
+    (``direct``), looked up once per transport: anyio's ``current_time()`` and
+    ``CancelScope()`` ask sniffio on every call, and wrap trio's."""
+
+    __slots__ = ("clock", "direct", "new_scope")
+
+    def __init__(
+        self,
+        clock: Callable[[], float],
+        new_scope: Callable[[], Scope],
+        direct: tuple[Wait, Wait, type[Exception]] | None = None,
+    ) -> None:
+        self.clock = clock
+        self.new_scope = new_scope
+        self.direct = direct
+
+    def wire(self, stream: anyio.abc.ByteStream, tls: bool) -> Wire:
+        """How a new connection over ``stream`` is read and written."""
+        if self.direct is not None and not tls:
+            sock = stream.extra(anyio.abc.SocketAttribute.raw_socket, None)  # noqa: S610
+            if sock is not None:
+                return SocketWire(sock, self)
+        return StreamWire(stream)
+
+
+def running_backend() -> Backend:
+    import sniffio
+
+    if sniffio.current_async_library() == "trio":
+        import trio
+
+        waits = (trio.lowlevel.wait_readable, trio.lowlevel.wait_writable)
+        return Backend(trio.current_time, trio.CancelScope, (*waits, trio.ClosedResourceError))
+    try:
+        from anyio._core._eventloop import get_async_backend
+    except ImportError:  # pragma: no cover - an anyio that moved it
+        return Backend(anyio.current_time, anyio.CancelScope)
+    backend = get_async_backend()
+    return Backend(backend.current_time, backend.create_cancel_scope)
