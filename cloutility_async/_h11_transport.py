@@ -18,6 +18,7 @@ rule too) and its body is in memory; a POST or PATCH is never sent twice.
 
 from __future__ import annotations
 
+import math
 import select
 import ssl
 import time
@@ -158,6 +159,9 @@ class H11Transport(httpx.AsyncBaseTransport):
         # them: h11 takes its own Headers as they are, without its regexes per line.
         self._plain_lines: list[tuple[bytes, bytes]] | None = None
         self._plain_headers: Any = None
+        # A plain request's URL is on its builder's API origin (one tuple per client):
+        # that tuple and the Origin parsed from the first URL on it.
+        self._plain_origin: tuple[tuple[str, str] | None, Origin | None] = (None, None)
 
     # -- the pool ----------------------------------------------------------------
 
@@ -297,7 +301,7 @@ class H11Transport(httpx.AsyncBaseTransport):
     async def _handle(self, request: Sent, body: bytes | None) -> httpx.Response:
         if self._closed:
             raise RuntimeError("this H11Transport is closed")
-        origin = _origin(request)
+        origin = self._origin(request)
         replayable = body is not None and request.method in _IDEMPOTENT
         fresh = False
         while True:
@@ -333,9 +337,10 @@ class H11Transport(httpx.AsyncBaseTransport):
         backend = self._backend
         assert backend is not None  # (set with the first connection)
         clock = backend.clock
-        with backend.new_scope() as scope:
-            if write_timeout is not None:
-                scope.deadline = clock() + write_timeout
+        # The write's deadline given to the scope as it is made: on trio each deadline
+        # set on a scope is one context manager more (its deadline registration).
+        deadline = math.inf if write_timeout is None else clock() + write_timeout
+        with backend.new_scope(deadline=deadline) as scope:
             write_error = await _write(connection.h11, connection.wire, request, body, request_head)
             reading = True
             reader = _Reader(connection, request, scope, timeouts.get("read"), write_error, clock)
@@ -355,6 +360,16 @@ class H11Transport(httpx.AsyncBaseTransport):
         if type(request) is PlainRequest and not _encoded(raw):
             return LazyResponse(head.status_code, raw, content, request, extensions)
         return response_from_body(head.status_code, raw, content, _httpx(request), extensions)
+
+    def _origin(self, request: Sent) -> Origin:
+        if type(request) is PlainRequest:
+            api, origin = self._plain_origin
+            if request.origin is api and origin is not None:
+                return origin
+            origin = _origin(request)
+            self._plain_origin = (request.origin, origin)
+            return origin
+        return _origin(request)
 
     def _head(self, request: Sent) -> h11.Request:
         """h11's request head; a plain request's lines are checked once per token."""

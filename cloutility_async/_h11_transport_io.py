@@ -110,7 +110,7 @@ class Backend:
     def __init__(
         self,
         clock: Callable[[], float],
-        new_scope: Callable[[], Scope],
+        new_scope: Callable[..., Scope],
         direct: tuple[Wait, Wait, type[Exception]] | None = None,
     ) -> None:
         self.clock = clock

@@ -336,3 +336,29 @@ async def test_the_h11_transport_checks_each_tokens_header_lines_and_sends_each_
 
 async def _ok() -> Action:
     return Reply(body=b"{}")
+
+
+async def test_plain_requests_of_two_clients_on_one_h11_transport_reach_their_own_api() -> None:
+    """The transport keeps the origin of a client's API from its first plain request;
+    another client's plain requests (another API origin) still go to their own server."""
+    async with RawServer(lambda request: _ok()) as one, RawServer(lambda request: _ok()) as two:
+        builders = [
+            RequestBuilder(
+                origin="https://app.example",
+                user_agent="cloutility-async/test",
+                timeout=httpx.Timeout(5.0),
+                api_url=httpx.URL(server.base_url),
+            )
+            for server in (one, two)
+        ]
+        transport = H11Transport()
+        try:
+            for n in range(4):
+                builder = builders[n % 2]
+                url = httpx.URL(f"{(one, two)[n % 2].base_url}bunits/{n}")
+                request = builder.plain("GET", url, "tok", builder.timeout)
+                assert (await transport.send_plain(request)).status_code == 200
+        finally:
+            await transport.aclose()
+    assert [r.target for r in one.received] == ["/v1/bunits/0", "/v1/bunits/2"]
+    assert [r.target for r in two.received] == ["/v1/bunits/1", "/v1/bunits/3"]
