@@ -34,6 +34,7 @@ from ._instrumentation import (
 )
 from ._logging import setup_logging_from_env as _setup_logging_from_env
 from ._options import ClientOptions
+from ._public import say_public as _say_public
 from ._resources import (
     BusinessUnitRef,
     CollectionRef,
@@ -166,8 +167,8 @@ __all__ = [
 for _name in __all__:
     _obj = globals().get(_name)
     if isinstance(_obj, type) and _obj.__module__.startswith("cloutility_async._"):
-        _obj.__module__ = __name__
-del _name, _obj
+        _say_public(_obj, __name__)
+del _name, _obj, _say_public
 
 
 def __getattr__(name: str) -> object:

@@ -9,13 +9,14 @@ from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, 
 from contextlib import AsyncExitStack
 from functools import partial
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
+from typing import Any, Literal, TypeVar, overload
 
 import anyio
 import httpx
 import sniffio
 
 from . import _hypermedia as routes
+from . import _lazy_models as models  # ``models.X`` in annotations, loaded when read
 from ._auth import Credentials, RefreshTiming, Token, TokenHook, TokenManager
 from ._background import Background
 from ._checks import check_id, check_name
@@ -52,28 +53,12 @@ from ._transport import Sender
 from ._version import __version__
 from ._walk import ConsumerEntry, UnitError, UnitErrors, check_unit_errors, walk
 
-if TYPE_CHECKING:
-    from ._models import (
-        APIEndpoint,
-        BusinessUnit,
-        Collection,
-        Consumer,
-        Model,
-        Node,
-        NodeOperatingSystem,
-        NodeType,
-        NodeWarningType,
-        SimpleBusinessUnit,
-        TimeZone,
-        User,
-    )
-
 __all__ = ["DEFAULT_BASE_URL", "ClientStatistics", "Cloutility", "ConsumerEntry", "UnitError"]
 
 T = TypeVar("T")
 R = TypeVar("R")
 M = TypeVar("M")
-AnyModel = TypeVar("AnyModel", bound="Model")
+AnyModel = TypeVar("AnyModel", bound="models.Model")
 
 logger = logging.getLogger("cloutility_async")
 
@@ -445,23 +430,23 @@ class Cloutility:
 
     # The specific models come first; a type checker takes the first that matches.
     @overload
-    def ref(self, target: Consumer) -> ConsumerRef: ...  # type: ignore[overload-overlap]
+    def ref(self, target: models.Consumer) -> ConsumerRef: ...  # type: ignore[overload-overlap]
     @overload
     def ref(  # type: ignore[overload-overlap]
-        self, target: BusinessUnit | SimpleBusinessUnit
+        self, target: models.BusinessUnit | models.SimpleBusinessUnit
     ) -> BusinessUnitRef: ...
     @overload
-    def ref(self, target: Node) -> NodeRef: ...  # type: ignore[overload-overlap]
+    def ref(self, target: models.Node) -> NodeRef: ...  # type: ignore[overload-overlap]
     @overload
-    def ref(self, target: TimeZone) -> TimeZoneRef: ...  # type: ignore[overload-overlap]
+    def ref(self, target: models.TimeZone) -> TimeZoneRef: ...  # type: ignore[overload-overlap]
     @overload
-    def ref(self, target: Collection[M]) -> CollectionRef[M]: ...  # type: ignore[overload-overlap]
+    def ref(self, target: models.Collection[M]) -> CollectionRef[M]: ...  # type: ignore[overload-overlap]
     @overload
     def ref(self, target: AnyModel) -> ResourceRef[AnyModel]: ...
     @overload
     def ref(self, target: str | httpx.URL) -> Ref: ...
 
-    def ref(self, target: str | httpx.URL | Model) -> Ref:
+    def ref(self, target: str | httpx.URL | models.Model) -> Ref:
         """Follow a link: an href, a model, an embedded object or embedded collection.
 
         A ``Consumer`` gives a ``ConsumerRef``, a ``BusinessUnit`` or
@@ -497,37 +482,37 @@ class Cloutility:
             raise ValidationError(f"the href of this {kind} is not a {kind}'s: {ref.href}")
         return ref
 
-    async def me(self) -> User:
+    async def me(self) -> models.User:
         """The current user, with its ``business_unit`` (the caller's own)."""
         return await self._root._read(routes.ME)
 
-    async def bunit_tree(self, root: int | str | None = None) -> SimpleBusinessUnit:
+    async def bunit_tree(self, root: int | str | None = None) -> models.SimpleBusinessUnit:
         """The business-unit tree of the caller (or rooted at ``root``), in one request."""
         params = None if root is None else {"bunitId": check_id(root, "root")}
         return await self._root._read(routes.BUNIT_TREE, params=params)
 
-    async def search_bunits(self, term: str) -> list[BusinessUnit]:
+    async def search_bunits(self, term: str) -> list[models.BusinessUnit]:
         """Business units whose name matches ``term``."""
         term = check_name(term, "search term")
         return await self._root._list(routes.SEARCH_BUNITS, params={"searchTerm": term})
 
-    async def timezones(self) -> list[TimeZone]:
+    async def timezones(self) -> list[models.TimeZone]:
         """Every time zone the portal knows (for ``create_child(time_zone=...)``)."""
         return await self._root._list(routes.TIMEZONES)
 
-    async def node_operating_systems(self) -> list[NodeOperatingSystem]:
+    async def node_operating_systems(self) -> list[models.NodeOperatingSystem]:
         """The operating systems a node can be created with (``NodeRef.create``)."""
         return await self._root._list(routes.OPERATING_SYSTEMS)
 
-    async def node_types(self) -> list[NodeType]:
+    async def node_types(self) -> list[models.NodeType]:
         """The node types a node can be created with (``NodeRef.create``)."""
         return await self._root._list(routes.NODE_TYPES)
 
-    async def node_warning_types(self) -> list[NodeWarningType]:
+    async def node_warning_types(self) -> list[models.NodeWarningType]:
         """What the warnings of a report (``reports(warnings=True)``) mean."""
         return await self._root._list(routes.WARNING_TYPES)
 
-    async def invoke(self, /, action: APIEndpoint, **params: Any) -> Any:
+    async def invoke(self, /, action: models.APIEndpoint, **params: Any) -> Any:
         """Invoke a hypermedia action (e.g. a TimeZone's "Calculate UTC offset")."""
         method, url = action_request(action, params)
         url = self._port.base.under(url)
@@ -559,7 +544,7 @@ class Cloutility:
     @overload
     def walk_consumers(
         self,
-        root: int | str | SimpleBusinessUnit | None = None,
+        root: int | str | models.SimpleBusinessUnit | None = None,
         *,
         concurrency: int | None = None,
         unit_errors: Literal["raise"] = "raise",
@@ -568,7 +553,7 @@ class Cloutility:
     @overload
     def walk_consumers(
         self,
-        root: int | str | SimpleBusinessUnit | None = None,
+        root: int | str | models.SimpleBusinessUnit | None = None,
         *,
         concurrency: int | None = None,
         unit_errors: Literal["yield"],
@@ -576,7 +561,7 @@ class Cloutility:
 
     def walk_consumers(
         self,
-        root: int | str | SimpleBusinessUnit | None = None,
+        root: int | str | models.SimpleBusinessUnit | None = None,
         *,
         concurrency: int | None = None,
         unit_errors: UnitErrors = "raise",

@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import attrs
 
+from . import _lazy_models as models  # ``models.X`` in annotations, loaded when read
 from ._exceptions import DecodeError, ValidationError
 from ._resources.consumers import ConsumerRef
 
 if TYPE_CHECKING:
     from ._client import Cloutility
-    from ._models import Consumer, SimpleBusinessUnit
 
 __all__ = [
     "ConsumerEntry",
@@ -48,7 +48,7 @@ class ConsumerFields:
     """The consumer's identity on a walked entry (async, and the blocking facade's)."""
 
     __slots__ = ()
-    consumer: Consumer
+    consumer: models.Consumer
     ref: _ConsumerIds
 
     @property
@@ -82,8 +82,8 @@ class ConsumerEntry(ConsumerFields):
     more (``await entry.ref.node.get()``).
     """
 
-    bunit: SimpleBusinessUnit
-    consumer: Consumer
+    bunit: models.SimpleBusinessUnit
+    consumer: models.Consumer
     ref: ConsumerRef
 
     if not TYPE_CHECKING:  # a type checker sees only the typed properties above
@@ -111,9 +111,9 @@ class UnitError:
     of its consumers has neither id nor href to follow (the others are walked).
     """
 
-    bunit: SimpleBusinessUnit
+    bunit: models.SimpleBusinessUnit
     error: Exception
-    consumer: Consumer | None = None
+    consumer: models.Consumer | None = None
 
     @property
     def bunit_id(self) -> int | None:
@@ -129,7 +129,7 @@ def check_unit_errors(value: object) -> UnitErrors:
     raise ValidationError(f"unit_errors must be 'raise' or 'yield', got {value!r}")
 
 
-def flatten(unit: SimpleBusinessUnit) -> Iterator[SimpleBusinessUnit]:
+def flatten(unit: models.SimpleBusinessUnit) -> Iterator[models.SimpleBusinessUnit]:
     """The units of a tree, depth first, parents before children."""
     stack = [unit]
     while stack:
@@ -140,7 +140,7 @@ def flatten(unit: SimpleBusinessUnit) -> Iterator[SimpleBusinessUnit]:
 
 async def walk(
     api: Cloutility,
-    root: int | str | SimpleBusinessUnit | None,
+    root: int | str | models.SimpleBusinessUnit | None,
     concurrency: int | None,
     unit_errors: UnitErrors,
 ) -> AsyncGenerator[ConsumerEntry | UnitError, None]:
@@ -150,7 +150,7 @@ async def walk(
     tree = root if isinstance(root, SimpleBusinessUnit) else await api.bunit_tree(root)
     failed: list[UnitError] = []
 
-    async def list_consumers(unit: SimpleBusinessUnit) -> list[Consumer]:
+    async def list_consumers(unit: models.SimpleBusinessUnit) -> list[models.Consumer]:
         if unit.id is None:
             raise DecodeError(f"a business unit in the tree has no id: {unit!r}")
         return await api.bunit(unit.id).consumers()
@@ -181,7 +181,7 @@ async def walk(
 
 
 def _entry(
-    api: Cloutility, unit: SimpleBusinessUnit, consumer: Consumer
+    api: Cloutility, unit: models.SimpleBusinessUnit, consumer: models.Consumer
 ) -> ConsumerEntry | UnitError:
     if unit.id is not None and consumer.id is not None:
         return ConsumerEntry(unit, consumer, api.bunit(unit.id).consumer(consumer.id))

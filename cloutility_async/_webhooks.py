@@ -26,7 +26,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qs
 
 import anyio
@@ -34,12 +34,10 @@ import attrs
 from anyio.abc import TaskGroup
 
 from ._checks import check_id
+from ._client import Cloutility  # loaded with the package: this module comes after it
 from ._exceptions import ClientStateError, ConfigurationError, ValidationError
 from ._models import BillingData
 from ._records import log_event
-
-if TYPE_CHECKING:
-    from ._client import Cloutility
 
 __all__ = [
     "BillingCallback",

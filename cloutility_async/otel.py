@@ -11,6 +11,8 @@ OpenTelemetry SDK (providers and exporters) as usual::
 Only ``opentelemetry-api`` is needed at run time.
 """
 
+from ._public import say_public as _say_public
+
 try:
     from ._otel import INSTRUMENTATION_NAME, OpenTelemetryHooks
 except ModuleNotFoundError as exc:
@@ -24,4 +26,5 @@ except ModuleNotFoundError as exc:
 __all__ = ["INSTRUMENTATION_NAME", "OpenTelemetryHooks"]
 
 # Reprs and tracebacks say ``cloutility_async.otel.OpenTelemetryHooks``.
-OpenTelemetryHooks.__module__ = __name__
+_say_public(OpenTelemetryHooks, __name__)
+del _say_public

@@ -19,6 +19,7 @@ the parent app's lifespan::
     app = Starlette(routes=[Mount("/baas-report", app=webhook)], lifespan=lifespan)
 """
 
+from ._public import say_public as _say_public
 from ._webhooks import (
     BillingCallback,
     BillingNotification,
@@ -44,6 +45,8 @@ __all__ = [
 # Reprs and tracebacks say ``cloutility_async.webhooks.BillingWebhook``.
 for _name in __all__:
     _obj = globals()[_name]
-    if getattr(_obj, "__module__", "") == "cloutility_async._webhooks":
+    if isinstance(_obj, type) and _obj.__module__ == "cloutility_async._webhooks":
+        _say_public(_obj, __name__)
+    elif getattr(_obj, "__module__", "") == "cloutility_async._webhooks":
         _obj.__module__ = __name__
-del _name, _obj
+del _name, _obj, _say_public

@@ -13,6 +13,7 @@ from typing import Any
 
 import attrs
 
+from .._public import say_public
 from . import _base, billing, business_units, common, consumers, nodes, users
 from ._base import EMPTY_MAPPING, Model
 from .billing import (
@@ -211,6 +212,26 @@ def _resolve_annotations() -> None:
     models: tuple[type[Model], ...] = (Model, *ALL_MODELS)
     for cls in models:
         attrs.resolve_types(cls, globalns=namespace)
+        _keep_resolved(cls)
+
+
+def _keep_resolved(cls: type[Model]) -> None:
+    """The resolved field types as the class's and its ``__init__``'s annotations.
+
+    ``typing.get_type_hints`` reads them in the public package's namespace (the
+    class says ``cloutility_async``), where the strings would not resolve.
+    """
+    fields = attrs.fields(cls)
+    own = cls.__dict__.get("__annotations__", {})  # noqa: RUF063 - changed in place
+    for field in fields:
+        if field.name in own:
+            own[field.name] = field.type
+    init = cls.__dict__.get("__init__")
+    if init is not None:
+        params = init.__annotations__
+        for field in fields:
+            if field.alias in params:
+                params[field.alias] = field.type
 
 
 _resolve_annotations()
@@ -226,7 +247,7 @@ def _say_public() -> None:
     for name in getattr(package, "__all__", ()):
         obj = globals().get(name)
         if isinstance(obj, type) and obj.__module__.startswith(__name__):
-            obj.__module__ = package.__name__
+            say_public(obj, package.__name__)
 
 
 _say_public()

@@ -11,19 +11,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Coroutine, Generator
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import httpx
 
 from .. import _converter
+from .. import _lazy_models as models  # ``models.X`` in annotations, loaded when read
 from .._exceptions import ValidationError
 from .._hypermedia import Params, Route, with_params
 from .._records import redact_url
 from .._transport import decode_error
 from ._port import Port
-
-if TYPE_CHECKING:
-    from .._models import Collection
 
 __all__ = ["CollectionRef", "HasPort", "Ref", "ResourceRef", "payload", "port_of", "read_string"]
 
@@ -108,7 +106,7 @@ class Ref:
 
     async def _page(
         self, route: Route[M], *more: object, params: Params | None = None
-    ) -> Collection[M]:
+    ) -> models.Collection[M]:
         return await self._collection_at(self._url(route, *more, params=params), route.model)
 
     async def _read_string(self, route: Route[str], params: Params | None = None) -> str:
@@ -153,7 +151,7 @@ class Ref:
         data, response = await self._port.get_json(url)
         return self._port.model(data, cls, response)
 
-    async def _collection_at(self, url: httpx.URL, cls: type[M]) -> Collection[M]:
+    async def _collection_at(self, url: httpx.URL, cls: type[M]) -> models.Collection[M]:
         data, response = await self._port.get_json(url)
         return self._port.collection(data, cls, response)
 
@@ -188,7 +186,7 @@ class CollectionRef(Ref, Generic[M]):
         """Fetch the collection's members (thin objects, as list routes send them)."""
         return list((await self.page()).items)
 
-    async def page(self) -> Collection[M]:
+    async def page(self) -> models.Collection[M]:
         """Fetch the collection with its ``total``, ``offset`` and ``first``."""
         return await self._collection_at(self.href, self.model)
 

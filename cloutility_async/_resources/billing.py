@@ -23,6 +23,7 @@ import anyio
 import httpx
 
 from .. import _hypermedia as routes
+from .. import _lazy_models as models  # ``models.X`` in annotations, loaded when read
 from .._checks import bool_param, check_id, invoice_date
 from .._exceptions import ValidationError
 from .._hypermedia import Route
@@ -32,8 +33,6 @@ from ._port import Port
 
 if TYPE_CHECKING:
     from pathlib import Path
-
-    from .._models import BillingData, Contract, Invoice, InvoiceFile
 
 __all__ = ["BillingMixin", "InvoiceFileSource", "parse_csv"]
 
@@ -56,15 +55,15 @@ class BillingMixin(Ref):
 
     # -- contract and invoices ------------------------------------------------------
 
-    async def contract(self) -> Contract:
+    async def contract(self) -> models.Contract:
         """The contract this business unit takes part in."""
         return await self._read(routes.CONTRACT)
 
-    async def invoices(self) -> list[Invoice]:
+    async def invoices(self) -> list[models.Invoice]:
         """Invoice data of this business unit, one ``Invoice`` per invoice date (thin)."""
         return await self._list(routes.INVOICES)
 
-    async def invoice(self, date: dt.date | str) -> Invoice:
+    async def invoice(self, date: dt.date | str) -> models.Invoice:
         """The invoice of one date (``YYYY-MM-DD``, as in ``Invoice.href``)."""
         return await self._read(routes.INVOICE, invoice_date(date))
 
@@ -82,18 +81,18 @@ class BillingMixin(Ref):
 
     # -- invoice files -------------------------------------------------------------
 
-    async def invoice_files(self) -> list[InvoiceFile]:
+    async def invoice_files(self) -> list[models.InvoiceFile]:
         """The invoice documents (usually PDFs) uploaded for this business unit."""
         return await self._list(routes.INVOICE_FILES)
 
-    async def download_invoice_file(self, file: InvoiceFile | int | str) -> bytes:
+    async def download_invoice_file(self, file: models.InvoiceFile | int | str) -> bytes:
         """The content of an uploaded invoice file (an ``InvoiceFile`` or its id)."""
         url = self._url(routes.INVOICE_FILE_CONTENT, _file_id(file))
         response = await self._port.send(url, headers={"Accept": "*/*"})
         return response.content
 
     async def download_invoice_file_to(
-        self, file: InvoiceFile | int | str, path: str | os.PathLike[str]
+        self, file: models.InvoiceFile | int | str, path: str | os.PathLike[str]
     ) -> int:
         """Save an uploaded invoice file at ``path``; returns the number of bytes written.
 
@@ -113,7 +112,7 @@ class BillingMixin(Ref):
         content_type: str = "application/pdf",
         erp_reference: str | None = None,
         send_to_billing_address: bool = False,
-    ) -> InvoiceFile:
+    ) -> models.InvoiceFile:
         """Upload an invoice document for this business unit (``multipart/form-data``).
 
         ``file`` is a path (read from disk in chunks of 64 KiB and sent with a
@@ -147,7 +146,7 @@ class BillingMixin(Ref):
 
     async def billing(
         self, *, include_next: int | None = None, use_forecasting: bool | None = None
-    ) -> list[BillingData]:
+    ) -> list[models.BillingData]:
         """Billing data of this (reseller) business unit, one item per invoice date.
 
         ``include_next`` adds that many coming invoice dates; ``use_forecasting``
@@ -157,7 +156,7 @@ class BillingMixin(Ref):
         params = _billing_params(include_next, use_forecasting)
         return await self._list(routes.BILLING, params=params)
 
-    async def billing_for(self, date: dt.date | str) -> BillingData:
+    async def billing_for(self, date: dt.date | str) -> models.BillingData:
         """The billing data of one invoice date (``YYYY-MM-DD``)."""
         return await self._read(routes.BILLING_FOR, invoice_date(date))
 
@@ -242,7 +241,9 @@ async def _upload_body(
     )
 
 
-def _created_file(port: Port, data: Any, filename: str, response: httpx.Response) -> InvoiceFile:
+def _created_file(
+    port: Port, data: Any, filename: str, response: httpx.Response
+) -> models.InvoiceFile:
     """The file an upload created, from the file itself or a collection that holds it.
 
     In a collection (the unit's files, or a list of one), the file is the one
@@ -264,7 +265,7 @@ def _created_file(port: Port, data: Any, filename: str, response: httpx.Response
     return found
 
 
-def _file_id(file: InvoiceFile | int | str) -> int:
+def _file_id(file: models.InvoiceFile | int | str) -> int:
     if isinstance(file, routes.INVOICE_FILES.model):
         if file.id is None:
             raise ValidationError("the InvoiceFile has no id")

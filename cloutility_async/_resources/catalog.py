@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .. import _hypermedia as routes
+from .. import _lazy_models as models  # ``models.X`` in annotations, loaded when read
 from .._checks import check_id, iso_utc
 from ._base import HasPort, Ref
 from ._port import Port
-
-if TYPE_CHECKING:
-    from .._models import TimeZone
 
 __all__ = ["TimeZoneRef"]
 
@@ -26,10 +24,10 @@ class TimeZoneRef(Ref):
         self.id = check_id(timezone_id, "timezone_id")
         self._bind(api, routes.TIMEZONE, self.id)
 
-    def __await__(self) -> Generator[Any, None, TimeZone]:
+    def __await__(self) -> Generator[Any, None, models.TimeZone]:
         return self.get().__await__()
 
-    async def get(self) -> TimeZone:
+    async def get(self) -> models.TimeZone:
         """The full time zone, with its ``actions``."""
         return await self._read(routes.TIMEZONE)
 

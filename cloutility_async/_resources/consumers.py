@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from collections.abc import Generator, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .. import _hypermedia as routes
+from .. import _lazy_models as models  # ``models.X`` in annotations, loaded when read
 from .._checks import as_utc, bool_param, check_id, iso_utc, maybe_iso_utc
 from .._exceptions import NotFoundError, ValidationError
 from ._base import HasPort, Ref, payload
@@ -15,9 +16,6 @@ from ._instant import ServerInstant, nanos, parse_instant
 from ._paging import Pages
 from ._port import Port
 from .nodes import NodeRef
-
-if TYPE_CHECKING:
-    from .._models import AuditLogEntry, AuditLogType, Collection, Consumer, Job, NodeReport
 
 __all__ = ["ConsumerRef"]
 
@@ -34,7 +32,7 @@ class ConsumerRef(Ref):
         self.id = check_id(consumer_id, "consumer_id")
         self._bind(api, routes.CONSUMER, self.bunit_id, self.id)
 
-    def __await__(self) -> Generator[Any, None, Consumer]:
+    def __await__(self) -> Generator[Any, None, models.Consumer]:
         return self.get().__await__()
 
     @property
@@ -42,11 +40,11 @@ class ConsumerRef(Ref):
         """The consumer's backup node (one to one); no I/O."""
         return NodeRef(self._port, self.bunit_id, self.id)
 
-    async def get(self) -> Consumer:
+    async def get(self) -> models.Consumer:
         """The full consumption unit."""
         return await self._read(routes.CONSUMER)
 
-    async def update(self, consumer: Consumer) -> Consumer:
+    async def update(self, consumer: models.Consumer) -> models.Consumer:
         """PUT every field the server sent (unknown ones too), with the caller's changes."""
         return await self._write_model(
             routes.CONSUMER_UPDATE, body=payload(consumer, routes.CONSUMER_UPDATE)
@@ -71,13 +69,13 @@ class ConsumerRef(Ref):
     def audit_log(
         self,
         *,
-        types: Iterable[AuditLogType | int] | None = None,
+        types: Iterable[models.AuditLogType | int] | None = None,
         start: dt.datetime | dt.date | None = None,
         end: dt.datetime | dt.date | None = None,
         newest_first: bool = True,
         include_descendants: bool = False,
         page_size: int = AUDIT_PAGE_SIZE,
-    ) -> Pages[AuditLogEntry]:
+    ) -> Pages[models.AuditLogEntry]:
         """Every matching audit-log entry: ``async for entry in ref.audit_log(...)``.
 
         The arguments are checked now (``ValidationError`` before any request);
@@ -103,7 +101,7 @@ class ConsumerRef(Ref):
             query.append(("endTime", iso_utc(end, "end")))
         query += [("types", int(value)) for value in chosen]
 
-        async def page(offset: int, limit: int) -> Collection[AuditLogEntry]:
+        async def page(offset: int, limit: int) -> models.Collection[models.AuditLogEntry]:
             params = [("limit", limit), ("offset", offset), *query]
             return await self._page(routes.AUDIT_LOGS, params=params)
 
@@ -116,7 +114,7 @@ class ConsumerRef(Ref):
         end: dt.datetime | dt.date | None = None,
         status: bool | None = None,
         warnings: bool | None = None,
-    ) -> list[NodeReport]:
+    ) -> list[models.NodeReport]:
         """Usage reports over an interval; ``status``/``warnings`` add those details."""
         params: dict[str, Any] = {}
         if (value := maybe_iso_utc(start, "start")) is not None:
@@ -129,12 +127,12 @@ class ConsumerRef(Ref):
             params["warnings"] = bool_param(warnings, "warnings")
         return await self._list(routes.REPORTS, params=params)
 
-    async def latest_report(self, user_id: int | None = None) -> NodeReport:
+    async def latest_report(self, user_id: int | None = None) -> models.NodeReport:
         """The newest report, customised for ``user_id`` when given."""
         params = None if user_id is None else {"userId": check_id(user_id, "user_id")}
         return await self._read(routes.REPORT_LATEST, params=params)
 
-    async def first_job(self) -> Job:
+    async def first_job(self) -> models.Job:
         """The first job. Only its ``completed`` is meaningful (the reference warns)."""
         return await self._read(routes.FIRST_JOB)
 
@@ -142,7 +140,7 @@ class ConsumerRef(Ref):
         self,
         start: dt.datetime | dt.date | None = None,
         end: dt.datetime | dt.date | None = None,
-    ) -> list[Job]:
+    ) -> list[models.Job]:
         """Jobs in an interval; without ``start``, the last 24 hours as the server does.
 
         The server rejects a ``startTime`` before the first job's ``completed``;

@@ -23,7 +23,26 @@ from .._token import Token
 from ._base import decode_token, poll_until
 
 if TYPE_CHECKING:
-    from redis.asyncio import Redis
+    import redis.asyncio as redis_asyncio
+else:
+
+    class _RedisAsyncio:
+        """``redis.asyncio`` for annotations (``redis_asyncio.Redis``), imported when read.
+
+        The extra is optional and slow to import; ``typing.get_type_hints`` still
+        resolves a store's hints: to redis-py's class, or ``Any`` without it.
+        """
+
+        def __getattr__(self, name: str) -> object:
+            if name != "Redis":
+                raise AttributeError(name)
+            try:
+                from redis.asyncio import Redis
+            except ImportError:
+                from typing import Any as Redis
+            return Redis
+
+    redis_asyncio = _RedisAsyncio()
 
 __all__ = ["RedisTokenStore"]
 
@@ -66,7 +85,7 @@ class RedisTokenStore:
     """
 
     def __init__(
-        self, redis: Redis, *, key: str = "cloutility:token", lock_ttl: float = 30.0
+        self, redis: redis_asyncio.Redis, *, key: str = "cloutility:token", lock_ttl: float = 30.0
     ) -> None:
         if not isinstance(key, str) or not key:
             raise ConfigurationError("RedisTokenStore needs a non-empty key")

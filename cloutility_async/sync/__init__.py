@@ -15,6 +15,7 @@ client in an event loop of its own thread, so everything but the calling
 convention (retries, token refresh, limits, models, errors) is the async SDK's.
 """
 
+from .._public import say_public as _say_public
 from ._client import Cloutility
 from ._portal import Backend, BlockingIterator
 from ._proxies import (
@@ -48,5 +49,5 @@ __all__ = [
 for _name in __all__:
     _obj = globals()[_name]
     if isinstance(_obj, type) and _obj.__module__.startswith(f"{__name__}._"):
-        _obj.__module__ = __name__
-del _name, _obj
+        _say_public(_obj, __name__)
+del _name, _obj, _say_public

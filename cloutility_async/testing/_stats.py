@@ -1,6 +1,9 @@
-"""Counters the simulator keeps so tests can assert on what a client did."""
+"""Counters the simulator keeps so tests can assert on what a client did.
 
-from __future__ import annotations
+The annotations are evaluated (no ``from __future__ import annotations``): the
+class says ``cloutility_async.testing``, where ``Counter`` is not a name, and
+``typing.get_type_hints`` must still read them.
+"""
 
 from collections import Counter
 from typing import Any

@@ -1,0 +1,156 @@
+"""``typing.get_type_hints`` resolves every public class and callable, at any time.
+
+FastAPI, pydantic, cattrs and the like call it on what they are given; the SDK's
+string annotations must resolve at run time, though the models load on first use
+and the classes say a public module (whose namespace is only the public names).
+Each check runs in a fresh interpreter: right after the import, before any model
+loaded, and again after a client read an answer.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import subprocess
+import sys
+import textwrap
+import typing
+from collections.abc import Iterator
+
+import pytest
+
+# The public modules (test_exported_members), and the OpenTelemetry hooks' module.
+PUBLIC_MODULES = [
+    "cloutility_async",
+    "cloutility_async.sync",
+    "cloutility_async.testing",
+    "cloutility_async.webhooks",
+    "cloutility_async.otel",
+]
+
+
+def public_callables(module_names: list[str]) -> Iterator[tuple[str, object]]:
+    """Every public class and function of the modules, and the public methods,
+    properties and ``__init__`` of each class (inherited ones with their class)."""
+    for module_name in module_names:
+        module = importlib.import_module(module_name)
+        for name in module.__all__:
+            value = getattr(module, name)
+            if isinstance(value, type):
+                yield f"{module_name}.{name}", value
+                yield from _members(f"{module_name}.{name}", value)
+            elif inspect.isfunction(value) or inspect.isbuiltin(value):
+                yield f"{module_name}.{name}", value
+
+
+def _members(label: str, cls: type) -> Iterator[tuple[str, object]]:
+    for attribute in dir(cls):
+        if attribute.startswith("_") and attribute != "__init__":
+            continue
+        member = inspect.getattr_static(cls, attribute)
+        if isinstance(member, (staticmethod, classmethod)):
+            member = member.__func__
+        elif isinstance(member, property):
+            member = member.fget
+        if inspect.isfunction(member):
+            owner = member.__module__ or ""
+            if owner.startswith("cloutility_async") or attribute == "__init__":
+                yield f"{label}.{attribute}", member
+
+
+def unresolved(module_names: list[str]) -> dict[str, str]:
+    failures = {}
+    for label, value in public_callables(module_names):
+        try:
+            typing.get_type_hints(value)
+        except Exception as exc:
+            failures[label] = f"{type(exc).__name__}: {exc}"
+    return failures
+
+
+def test_the_walk_finds_the_public_callables() -> None:
+    """The enumeration reaches classes, methods, properties and functions of each module."""
+    found = dict(public_callables(PUBLIC_MODULES))
+    for label in (
+        "cloutility_async.Cloutility",
+        "cloutility_async.Cloutility.__init__",
+        "cloutility_async.Cloutility.me",
+        "cloutility_async.ConsumerRef.get",
+        "cloutility_async.Consumer",
+        "cloutility_async.Consumer.__init__",
+        "cloutility_async.APIError.request_id",
+        "cloutility_async.sync.Cloutility",
+        "cloutility_async.testing.Simulator",
+        "cloutility_async.webhooks.billing_fetcher",
+        "cloutility_async.otel.OpenTelemetryHooks",
+    ):
+        assert label in found, label
+    assert len(found) > 400
+
+
+RUN = """
+import json, sys
+sys.path.insert(0, {tests!r})
+from test_type_hints import unresolved
+{before}
+print(json.dumps(unresolved({modules!r})))
+"""
+
+READ_AN_ANSWER = """
+import anyio
+from cloutility_async import Cloutility
+from cloutility_async.testing import Simulator
+
+async def read() -> None:
+    sim = Simulator()
+    async with Cloutility(**sim.client_options()) as api:
+        await api.me()
+
+anyio.run(read)
+assert "cloutility_async._models" in sys.modules
+"""
+
+
+@pytest.mark.parametrize("when", ["right-after-import", "after-an-answer"])
+@pytest.mark.parametrize("module_name", PUBLIC_MODULES)
+def test_every_public_annotation_resolves(module_name: str, when: str) -> None:
+    """``typing.get_type_hints`` works on every public class, method and function."""
+    before = textwrap.dedent(READ_AN_ANSWER) if when == "after-an-answer" else ""
+    code = RUN.format(tests=str(_tests_dir()), before=before, modules=[module_name])
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1]) == {}
+
+
+def test_the_first_model_hint_loads_the_models_not_the_import() -> None:
+    """Importing the package loads no model; resolving a hint that names one loads them."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                """
+                import sys, typing
+                import cloutility_async
+                before = "cloutility_async._models" in sys.modules
+                hints = typing.get_type_hints(cloutility_async.ConsumerRef.get)
+                print(before, hints["return"] is cloutility_async.Consumer)
+                """
+            ),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "True"]
+
+
+def _tests_dir() -> object:
+    from pathlib import Path
+
+    return Path(__file__).resolve().parent
