@@ -187,25 +187,16 @@ class H11Transport(httpx.AsyncBaseTransport):
         timeout = _timeouts(request).get("connect")
         self._count += 1
         try:
+            if self._backend is None:
+                self._backend = running_backend()
             with _map_connect_errors(request), anyio.fail_after(timeout):
-                stream: anyio.abc.ByteStream
-                if scheme == "https":
-                    stream = await anyio.connect_tcp(
-                        host,
-                        port,
-                        ssl_context=self._tls_context(),
-                        tls_hostname=host,
-                        tls_standard_compatible=False,
-                    )
-                else:
-                    stream = await anyio.connect_tcp(host, port)
+                tls = self._tls_context() if scheme == "https" else None
+                stream, wire = await self._backend.connect(host, port, tls)
         except BaseException:
             self._count -= 1
             self._wake_one()
             raise
-        if self._backend is None:
-            self._backend = running_backend()
-        connection = _Connection(origin, stream, self._backend.wire(stream, scheme == "https"))
+        connection = _Connection(origin, stream, wire)
         if self._closed:  # closed while connecting: this socket must not outlive it
             await self._close(connection)
             raise httpx.ConnectError("the transport was closed", request=_httpx(request))

@@ -5,21 +5,32 @@ call a full checkpoint: a send the kernel takes at once still yields to the sche
 and comes back. For a plain TCP connection on trio the transport reads and writes the
 (non-blocking) socket itself and waits with trio's ``wait_readable``/``wait_writable``
 only when the kernel would block; those waits are where the exchange's cancel scope
-(its timeouts, a cancellation) reaches it. TLS, and every other backend, use anyio's
-stream as it is. This module's name starts with the transport's, so that tracebacks
+(its timeouts, a cancellation) reaches it; TLS on trio runs over the same socket
+calls (anyio's TLS stream over a ``DirectStream``). Other backends use anyio's
+streams as they are. This module's name starts with the transport's, so that tracebacks
 are trimmed of its frames as of the transport's (they hold the request's bytes).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import ssl
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import anyio
 import anyio.abc
+from anyio.streams.tls import TLSStream
 
-__all__ = ["Backend", "Scope", "SocketWire", "StreamWire", "Wire", "running_backend"]
+__all__ = [
+    "Backend",
+    "DirectStream",
+    "Scope",
+    "SocketWire",
+    "StreamWire",
+    "Wire",
+    "running_backend",
+]
 
 Wait = Callable[[Any], Awaitable[None]]
 
@@ -100,6 +111,34 @@ class SocketWire:
             raise anyio.ClosedResourceError from None
 
 
+class DirectStream(anyio.abc.ByteStream):
+    """A trio TCP stream read and written through its socket (a ``SocketWire``): what
+    anyio's TLS stream runs over on trio, so that TLS records skip trio's checkpoints too."""
+
+    def __init__(self, stream: anyio.abc.ByteStream, wire: SocketWire) -> None:
+        self._stream = stream
+        self._wire = wire
+
+    async def receive(self, max_bytes: int = 65536) -> bytes:
+        data = await self._wire.receive(max_bytes)
+        if not data:
+            raise anyio.EndOfStream
+        return data
+
+    async def send(self, item: bytes) -> None:
+        await self._wire.send(item)
+
+    async def send_eof(self) -> None:
+        await self._stream.send_eof()
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+    @property
+    def extra_attributes(self) -> Mapping[Any, Callable[[], Any]]:
+        return self._stream.extra_attributes
+
+
 class Backend:
     """The running backend's clock and cancel scopes, and on trio its socket waits
     (``direct``), looked up once per transport: anyio's ``current_time()`` and
@@ -117,13 +156,29 @@ class Backend:
         self.new_scope = new_scope
         self.direct = direct
 
-    def wire(self, stream: anyio.abc.ByteStream, tls: bool) -> Wire:
-        """How a new connection over ``stream`` is read and written."""
-        if self.direct is not None and not tls:
+    async def connect(
+        self, host: str, port: int, tls: ssl.SSLContext | None
+    ) -> tuple[anyio.abc.ByteStream, Wire]:
+        """A new connection (TLS with ``tls``) and how it is read and written: as
+        ``anyio.connect_tcp(host, port, ssl_context=tls, tls_hostname=host,
+        tls_standard_compatible=False)`` would, on trio over the socket's own calls."""
+        stream: anyio.abc.ByteStream = await anyio.connect_tcp(host, port)
+        wire: Wire | None = None
+        if self.direct is not None:
             sock = stream.extra(anyio.abc.SocketAttribute.raw_socket, None)  # noqa: S610
             if sock is not None:
-                return SocketWire(sock, self)
-        return StreamWire(stream)
+                wire = SocketWire(sock, self)
+        if tls is None:
+            return stream, wire or StreamWire(stream)
+        under = stream if wire is None else DirectStream(stream, cast(SocketWire, wire))
+        try:
+            secure = await TLSStream.wrap(
+                under, hostname=host, ssl_context=tls, standard_compatible=False
+            )
+        except BaseException:
+            await anyio.aclose_forcefully(stream)
+            raise
+        return secure, StreamWire(secure)
 
 
 def running_backend() -> Backend:

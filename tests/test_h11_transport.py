@@ -441,6 +441,28 @@ async def test_https_with_a_trusted_certificate_keeps_its_connection_alive() -> 
     assert server.connections == 1
 
 
+async def test_https_carries_large_bodies_and_times_out_a_silent_server() -> None:
+    """Over TLS (on trio over the socket's own calls): a 2 MB body each way on one kept
+    connection, then no answer within the read timeout is ReadTimeout and the
+    connection is closed, not pooled."""
+    trusting = ssl.create_default_context(cafile=TLS / "loopback-cert.pem")
+    answer = bytes(range(256)) * (2 * 4096)
+
+    async def handler(received: Received) -> Action:
+        return STALL if received.path.endswith("stall") else Reply(body=answer)
+
+    sent = b"z" * (2 * 1024 * 1024)
+    tls = server_tls()
+    async with RawServer(handler, tls) as server, client_of(server, 0.3, ssl_context=trusting) as c:
+        assert (await c.post("big", content=sent)).content == answer
+        assert (await c.get("again")).content == answer
+        with pytest.raises(httpx.ReadTimeout):
+            await c.get("stall")
+        assert await server.wait_all_closed() == 0
+    assert server.received[0].body == sent
+    assert server.connections == 1
+
+
 async def test_https_verifies_the_certificate_by_default() -> None:
     """A certificate the default roots do not vouch for is ConnectError: nothing is sent."""
     async with RawServer(answering(), server_tls()) as server, client_of(server) as client:
