@@ -73,19 +73,25 @@ class SocketWire:
     """A trio TCP connection's own non-blocking socket; trio's waits when it would block.
 
     A socket closed while a task waits on it (the transport's ``aclose()``) wakes the
-    task with trio's ``ClosedResourceError``, raised here as anyio's.
+    task with trio's ``ClosedResourceError``, raised here as anyio's. An exchange
+    whose server answered before the first read never waited: that read yields
+    once (trio's ``cancel_shielded_checkpoint``), so that every request is a
+    schedule point, as trio's own socket calls are; a loop of requests to a fast
+    server would otherwise starve every other task.
     """
 
-    __slots__ = ("_closed", "_readable", "_writable", "sock")
+    __slots__ = ("_closed", "_readable", "_shielded", "_writable", "_yielded", "sock")
 
     def __init__(self, sock: Any, backend: Backend) -> None:
         self.sock = sock
         assert backend.direct is not None
-        self._readable, self._writable, self._closed = backend.direct
+        self._readable, self._writable, self._closed, self._shielded = backend.direct
+        self._yielded = False  # since this exchange's last send
 
     async def send(self, data: bytes) -> None:
         sock = self.sock
         view = memoryview(data)
+        self._yielded = False
         try:
             while view:
                 try:
@@ -105,7 +111,11 @@ class SocketWire:
                     data: bytes = sock.recv(size)
                 except BlockingIOError:
                     await self._readable(sock)
+                    self._yielded = True
                     continue
+                if not self._yielded:  # the answer was in at once: yield all the same
+                    self._yielded = True
+                    await self._shielded()
                 return data
         except self._closed:
             raise anyio.ClosedResourceError from None
@@ -150,7 +160,7 @@ class Backend:
         self,
         clock: Callable[[], float],
         new_scope: Callable[..., Scope],
-        direct: tuple[Wait, Wait, type[Exception]] | None = None,
+        direct: tuple[Wait, Wait, type[Exception], Callable[[], Awaitable[None]]] | None = None,
     ) -> None:
         self.clock = clock
         self.new_scope = new_scope
@@ -187,8 +197,11 @@ def running_backend() -> Backend:
     if sniffio.current_async_library() == "trio":
         import trio
 
-        waits = (trio.lowlevel.wait_readable, trio.lowlevel.wait_writable)
-        return Backend(trio.current_time, trio.CancelScope, (*waits, trio.ClosedResourceError))
+        low = trio.lowlevel
+        direct = (low.wait_readable, low.wait_writable, trio.ClosedResourceError)
+        return Backend(
+            trio.current_time, trio.CancelScope, (*direct, low.cancel_shielded_checkpoint)
+        )
     try:
         from anyio._core._eventloop import get_async_backend
     except ImportError:  # pragma: no cover - an anyio that moved it
