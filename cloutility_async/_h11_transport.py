@@ -49,6 +49,7 @@ _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 _READ_SIZE = 64 * 1024
 _MAX_HEAD = 100 * 1024  # largest response head h11 buffers (httpcore's figure)
 _SOCKET_ERRORS = (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError)
+_poll = getattr(select, "poll", None)
 
 
 class _Stale(Exception):
@@ -85,12 +86,18 @@ class _Connection:
     def looks_closed(self) -> bool:
         """True if the idle socket is readable: the server closed it (or sent garbage).
 
-        An idle HTTP/1.1 connection has nothing to read; the check is httpcore's.
+        An idle HTTP/1.1 connection has nothing to read; the check is httpcore's, with
+        ``poll`` where there is one: ``select`` refuses a descriptor from 1024 on (a
+        process with many files open), and every connection would look closed.
         """
         if self.fd < 0:
             return False
         try:
-            return bool(select.select((self.fd,), (), (), 0)[0])
+            if _poll is None:  # pragma: no cover - Windows
+                return bool(select.select((self.fd,), (), (), 0)[0])
+            poller = _poll()
+            poller.register(self.fd, select.POLLIN)
+            return bool(poller.poll(0))
         except (OSError, ValueError):
             return True
 
