@@ -341,6 +341,8 @@ class H11Transport(httpx.AsyncBaseTransport):
         with backend.new_scope(deadline=deadline) as scope:
             write_error = await _write(connection.h11, connection.wire, request, body, request_head)
             reading = True
+            if write_timeout is not None and timeouts.get("read") is None:
+                scope.deadline = math.inf  # no read timeout: the write's ended with the write
             reader = _Reader(connection, request, scope, timeouts.get("read"), write_error, clock)
             answer = await reader.read()
         if scope.cancelled_caught:

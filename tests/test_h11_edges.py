@@ -1,4 +1,4 @@
-"""H11Transport at the edges a bulk run meets: many files open.
+"""H11Transport at the edges a bulk run meets: many files open, a read without a timeout.
 
 Both backends, against the loopback server of ``tests.rawserver``.
 """
@@ -10,6 +10,7 @@ import resource
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import anyio
 import httpx
 import pytest
 
@@ -51,3 +52,21 @@ async def test_a_connection_numbered_above_1024_is_reused() -> None:
             for _ in range(3):
                 assert (await client.get("x")).content == b"ok"
     assert server.connections == 1
+
+
+async def test_no_read_timeout_is_not_the_write_timeout() -> None:
+    """``read=None`` with a write timeout: a slow answer is waited for; the write's
+    deadline ends with the write."""
+
+    async def slow(received: Received) -> Reply:
+        await anyio.sleep(0.3)
+        return Reply(body=b"late")
+
+    timeout = httpx.Timeout(5.0, write=0.1, read=None)
+    async with (
+        RawServer(slow) as server,
+        httpx.AsyncClient(
+            transport=H11Transport(), base_url=server.base_url, timeout=timeout
+        ) as client,
+    ):
+        assert (await client.get("x")).content == b"late"
