@@ -119,11 +119,19 @@ def _redact_quoted(match: re.Match[str]) -> str:
     return f"{match[1]}={REDACTED}" if _is_secret(match[1]) else match[0]
 
 
+# The shortest of ``redact_text``'s values masked wherever the text repeats it. A shorter
+# one (``session=1``, ``token_type=bearer``) is no credential, and masking each of its
+# occurrences would turn every 1 of a message, a request id or a Content-Length into
+# REDACTED; it is still masked where the text quotes it as a parameter (``name=value``).
+_MIN_MASKED = 8
+
+
 def redact_text(text: str, values: tuple[str, ...] = ()) -> str:
     """``text`` (a message that may quote a URL) with secret query values ``REDACTED``:
-    those of each quoted query parameter named like a credential, and ``values``."""
+    those of each quoted query parameter named like a credential, and ``values`` (of
+    ``_MIN_MASKED`` characters or more)."""
     for value in values:
-        if value in text:
+        if len(value) >= _MIN_MASKED and value in text:
             text = text.replace(value, REDACTED)
     if "=" not in text:
         return text
