@@ -329,10 +329,13 @@ class Sender:
     def _already_deleted(self, response: httpx.Response) -> httpx.Response:
         """A DELETE whose earlier attempt may have deleted: its 404 means done."""
         self.stats.deletes_already_gone += 1
-        logger.info(
-            "cloutility.delete_already_gone: %s answered 404 after a retry; "
-            "an earlier attempt deleted it",
-            response.request.url,
+        log_event(  # the URL redacted, as in every record: a link may carry a credential
+            logger,
+            logging.INFO,
+            "cloutility.delete_already_gone",
+            "%(method)s %(url)s answered 404 after a retry; an earlier attempt deleted it",
+            method="DELETE",
+            url=redact_url(response.request.url),
         )
         return httpx.Response(204, request=response.request)
 
