@@ -47,7 +47,7 @@ from ._resources.catalog import TimeZoneRef
 from ._resources.consumers import ConsumerRef
 from ._resources.nodes import NodeRef
 from ._retry import RetryPolicy, policy_from_options, replaced_policy
-from ._statistics import ClientStatistics, snapshot
+from ._statistics import NOTHING_YET, ClientStatistics, snapshot
 from ._stores import TokenStore
 from ._transport import Sender
 from ._version import __version__
@@ -407,11 +407,12 @@ class Cloutility:
 
     def statistics(self) -> ClientStatistics:
         """Counters of requests, retries and grants of the session: the current one, or
-        once closed the last one (as it ended), until the client is entered again."""
+        once closed the last one (as it ended), until the client is entered again;
+        all 0 before the first (nothing has been done)."""
         client = self._viewed
         sender, auth = client._sender, client._auth
         if sender is None or auth is None:
-            raise ClientStateError("no statistics before the client is entered")
+            return NOTHING_YET
         return snapshot(sender.stats, auth.stats, self._drift.count)
 
     # -- API -------------------------------------------------------------------

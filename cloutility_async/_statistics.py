@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from ._auth import TokenStatistics
     from ._exchanges import SenderStatistics
 
-__all__ = ["ClientStatistics", "snapshot"]
+__all__ = ["NOTHING_YET", "ClientStatistics", "snapshot"]
 
 
 @attrs.frozen
@@ -43,6 +43,21 @@ class ClientStatistics:
     deletes_already_gone: int = 0
     #: Requests sent to the OAuth endpoint (each attempt), apart from ``requests``.
     grants: int = 0
+
+
+#: The statistics of a client that has not been entered yet.
+NOTHING_YET = ClientStatistics(
+    requests=0,
+    retries=0,
+    replays_after_401=0,
+    in_flight=0,
+    peak_in_flight=0,
+    password_grants=0,
+    refresh_grants=0,
+    refresh_refused=0,
+    proactive_refreshes=0,
+    token_waits=0,
+)
 
 
 def snapshot(

@@ -5,14 +5,24 @@ from __future__ import annotations
 from urllib.parse import parse_qs
 
 import anyio
+import attrs
 import httpx
 import pytest
 
-from cloutility_async import ClientStateError
+from cloutility_async import ClientStatistics
 from tests.fakeportal import FakePortal
 from tests.rawserver import wait_until
 
 pytestmark = pytest.mark.anyio
+
+
+def test_statistics_before_the_first_entry_are_all_zero() -> None:
+    """A client not entered yet has done nothing: every counter reads 0 (no error)."""
+    api = FakePortal().client()
+    zero = api.statistics()
+    assert zero == api.with_options(max_retries=0).statistics()
+    assert isinstance(zero, ClientStatistics)
+    assert set(attrs.asdict(zero).values()) == {0}
 
 
 async def test_statistics_are_readable_after_close_as_the_session_ended() -> None:
@@ -20,8 +30,6 @@ async def test_statistics_are_readable_after_close_as_the_session_ended() -> Non
     portal = FakePortal()
     portal.route("GET", "fullVersion", json="1.2.3")
     api = portal.client()
-    with pytest.raises(ClientStateError, match="before the client is entered"):
-        api.statistics()
     async with api:
         await api.full_version()
         await api.full_version()
