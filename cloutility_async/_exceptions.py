@@ -115,7 +115,10 @@ def _hidden_in(url: str | None) -> tuple[str, ...]:
 
 
 def _redacted_headers(headers: httpx.Headers, hidden: tuple[str, ...]) -> httpx.Headers:
-    """``headers`` with the secret query values any of them quotes ``REDACTED``."""
+    """``headers`` with the request URL's secret query values ``REDACTED`` where they quote
+    them (``Content-Location``, a header that echoes the target)."""
+    if not hidden:
+        return headers  # the common case: a URL without credentials, nothing to look for
     items = headers.multi_items()
     masked = [(name, redact_text(value, hidden)) for name, value in items]
     return headers if masked == items else httpx.Headers(masked)

@@ -133,8 +133,8 @@ def redact_text(text: str, values: tuple[str, ...] = ()) -> str:
     for value in values:
         if len(value) >= _MIN_MASKED and value in text:
             text = text.replace(value, REDACTED)
-    if "=" not in text:
-        return text
+    if "=" not in text or ("?" not in text and "&" not in text):
+        return text  # no query parameter quoted: most messages and headers
     return _QUOTED_PARAMETER.sub(_redact_quoted, text)
 
 
