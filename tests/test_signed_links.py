@@ -174,6 +174,19 @@ async def test_a_proxy_of_a_signed_link_reprs_it_redacted() -> None:
         assert str(ref.href).endswith(QUERY)
 
 
+def test_a_model_with_a_signed_href_reprs_it_redacted() -> None:
+    """A model's repr shows a credential in its href's query REDACTED; the href is kept."""
+    from cloutility_async import User
+
+    href = "https://h.example/v1/me?access_token=at-SECRET-2&view=full"
+    user = User(href=href, name="x?password=pw-SECRET-3")
+    assert repr(user) == (
+        "User(href='https://h.example/v1/me?access_token=REDACTED&view=full',"
+        " name='x?password=REDACTED')"
+    )
+    assert user.href == href
+
+
 def test_an_error_made_with_a_signed_url_keeps_it_redacted() -> None:
     """Any error built with a URL (a user's subclass, the SDK's own) reads it redacted, and
     the link's secret values are masked in its message and server message too."""

@@ -9,6 +9,8 @@ from typing import Any
 
 import attrs
 
+from .._records import redact_text
+
 __all__ = ["EMPTY_MAPPING", "Model", "build_on_access", "set_builder"]
 
 #: Shared, read-only default for ``raw``, ``extra`` and ``unparsed`` of hand-built models.
@@ -68,7 +70,10 @@ class Model(_Unbuilt):
             value = getattr(self, field.name)
             if value is None or value == ():
                 continue
-            parts.append(f"{field.name}={value!r}")
+            text = repr(value)
+            if type(value) is str:  # a signed href's credentials, as the log records show them
+                text = redact_text(text)
+            parts.append(f"{field.name}={text}")
         return f"{type(self).__name__}({', '.join(parts)})"
 
     def to_dict(self) -> dict[str, Any]:
