@@ -13,7 +13,8 @@ means "never sent". A pooled connection the server has closed is found before
 the request is written (its socket reads as closed) and replaced. If one fails
 anyway before a byte of the answer arrives, the request is sent once more on a
 new connection only when its method is idempotent (RFC 9112, 9.3.1; aiohttp's
-rule too) and its body is in memory; a POST or PATCH is never sent twice.
+rule too), its body is in memory and its route may be repeated (the sender's
+``retry_safe``: ``GET .../activate`` may not); a POST or PATCH is never sent twice.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import httpx
 
 from ._h11_transport_io import Backend, Scope, Wire, running_backend
 from ._lazy_response import LazyResponse
-from ._requests import PlainRequest
+from ._requests import RETRY_SAFE, PlainRequest
 from ._responses import response_from_body
 
 __all__ = ["H11Transport"]
@@ -115,6 +116,14 @@ def _map_connect_errors(request: Sent) -> Iterator[None]:
 def _httpx(request: Sent) -> httpx.Request:
     """The httpx request an error names (a plain request's built only now)."""
     return request.to_httpx() if type(request) is PlainRequest else cast(httpx.Request, request)
+
+
+def _retry_safe(request: Sent) -> bool:
+    """Whether the sender's call of ``request`` may be sent again after it may have
+    arrived (not ``GET .../activate``); any other request's method decides alone."""
+    if type(request) is PlainRequest:
+        return request.retry_safe
+    return cast(httpx.Request, request).extensions.get(RETRY_SAFE) is not False
 
 
 def _timeouts(request: Sent) -> Mapping[str, float | None]:
@@ -308,7 +317,7 @@ class H11Transport(httpx.AsyncBaseTransport):
                 response = await self._exchange(connection, request, body)
             except _Stale as stale:
                 await self._close(connection)
-                if replayable:
+                if replayable and _retry_safe(request):
                     replayable = False  # once only, on a connection of its own
                     fresh = True
                     continue

@@ -22,8 +22,12 @@ if TYPE_CHECKING:
     from ._instrumentation import Resend
     from ._retry import RetryPolicy
 
-__all__ = ["Call", "PlainRequest", "RequestBuilder"]
+__all__ = ["RETRY_SAFE", "Call", "PlainRequest", "RequestBuilder"]
 
+# The extension of an httpx request whose call may not be sent again after it may have
+# arrived (``GET .../activate``): a transport that resends an idempotent method on a
+# connection that dropped unanswered must not resend it. A plain one says ``retry_safe``.
+RETRY_SAFE = "cloutility.retry_safe"
 # Methods for which httpx.Request adds ``Content-Length: 0`` to a body-less request.
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
@@ -85,7 +89,17 @@ class PlainRequest:
     ``to_httpx()`` builds that request, equal to ``build``'s, when something asks.
     """
 
-    __slots__ = ("_bearer", "_builder", "lines", "method", "origin", "raw_lines", "timeout", "url")
+    __slots__ = (
+        "_bearer",
+        "_builder",
+        "lines",
+        "method",
+        "origin",
+        "raw_lines",
+        "retry_safe",
+        "timeout",
+        "url",
+    )
 
     def __init__(
         self,
@@ -105,6 +119,7 @@ class PlainRequest:
         self.lines = lines
         self.raw_lines = raw_lines
         self.timeout = timeout
+        self.retry_safe = True  # its call's: may a transport send it again (``RETRY_SAFE``)
 
     def to_httpx(self) -> httpx.Request:
         return self._builder._plain(self.method, self.url, self._bearer, self.timeout)
@@ -179,8 +194,10 @@ class RequestBuilder:
             and not call.headers
             and call.method not in _BODY_METHODS
         ):
-            return self.plain(call.method, call.url, bearer, call.timeout)
-        return self.build(
+            plain_request = self.plain(call.method, call.url, bearer, call.timeout)
+            plain_request.retry_safe = call.retry_safe
+            return plain_request
+        request = self.build(
             call.method,
             call.url,
             call.body,
@@ -190,6 +207,9 @@ class RequestBuilder:
             on_api,
             call.timeout,
         )
+        if not call.retry_safe:
+            request.extensions[RETRY_SAFE] = False
+        return request
 
     def build(
         self,
