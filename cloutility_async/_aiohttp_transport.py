@@ -41,7 +41,11 @@ def _transport_error(exc: Exception, source: httpx.Request | PlainRequest) -> ht
     if isinstance(exc, aiohttp.ClientConnectorError):
         return httpx.ConnectError(str(exc), request=request)
     if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return httpx.RemoteProtocolError(str(exc), request=request)
+        # Closed before the answer: mostly a keep-alive connection the server closed as
+        # the request went out. The sender sends a retry-safe request again at once.
+        dropped = httpx.RemoteProtocolError(str(exc), request=request)
+        dropped.dropped = True  # type: ignore[attr-defined]
+        return dropped
     if isinstance(exc, (aiohttp.SocketTimeoutError, aiohttp.ServerTimeoutError, TimeoutError)):
         return httpx.ReadTimeout(str(exc) or "read timeout", request=request)
     if isinstance(exc, aiohttp.ClientPayloadError):

@@ -40,11 +40,14 @@ class SenderStatistics:
 class NetworkFailure(Exception):
     """An attempt failed on the network; ``error`` is what the caller will see."""
 
-    def __init__(self, error: CloutilityError, *, never_sent: bool, kind: str) -> None:
+    def __init__(
+        self, error: CloutilityError, *, never_sent: bool, kind: str, dropped: bool = False
+    ) -> None:
         super().__init__()  # no args: its repr shows nothing of the request
         self.error = error
         self.never_sent = never_sent
         self.kind = kind  # the network failure's class name (``ConnectError``), for the hooks
+        self.dropped = dropped  # the connection closed before any answer (aiohttp's word)
 
 
 async def read_encoded(response: httpx.Response) -> None:

@@ -249,10 +249,11 @@ class Sender:
                     response, token = await self._replaying_401(call, response, token)
             except NetworkFailure as failed:
                 error, never_sent, kind = failed.error, failed.never_sent, failed.kind
+                dropped = failed.dropped
             retry_number += 1
             if error is not None:
                 # Raised here, outside the `except`: nothing of httpx is chained to it.
-                delay = self._delay_after_error(call, retry_number, never_sent=never_sent)
+                delay = self._delay_after_error(call, retry_number, never_sent, dropped)
                 if delay is None:
                     raise error
                 maybe_done = maybe_done or not never_sent
@@ -296,9 +297,15 @@ class Sender:
             method, target, body, stream, extra_headers, retry or self.retry, self._requests.timeout
         )
 
-    def _delay_after_error(self, call: Call, retry: int, *, never_sent: bool) -> float | None:
+    def _delay_after_error(
+        self, call: Call, retry: int, never_sent: bool, dropped: bool
+    ) -> float | None:
         if self.closed or call.stream is not None:  # a streamed body is spent
             return None
+        if dropped and retry == 1 and call.retry_safe:
+            # Closed before any answer, mostly a keep-alive race: sent again at once, as
+            # aiohttp's own resend did (RFC 9112, 9.3.1), but counted and seen by the hooks.
+            return 0.0
         return call.policy.after_error(
             retry, method=call.method, retry_safe=call.retry_safe, never_sent=never_sent
         )
@@ -552,7 +559,12 @@ class Sender:
             if self.closed
             else transport_error(exc, call.method, call.url)
         )
-        return NetworkFailure(error, never_sent=certainly_unsent(exc), kind=type(exc).__name__)
+        return NetworkFailure(
+            error,
+            never_sent=certainly_unsent(exc),
+            kind=type(exc).__name__,
+            dropped=getattr(exc, "dropped", False) is True,
+        )
 
     async def _transmit(self, request: httpx.Request | PlainRequest) -> httpx.Response:
         """The transport's response to ``request`` (perhaps unread); httpx errors pass."""
