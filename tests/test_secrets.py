@@ -4,7 +4,7 @@ Error reporters (Sentry, structlog, ``traceback`` with ``capture_locals``) walk 
 exception's ``__cause__``/``__context__`` chain, its attributes and the locals of
 its frames. Every error kind the SDK raises during grants, refreshes, dropped
 connections and timeouts is walked here, over real sockets with the default
-transports (aiohttp on asyncio, httpx's own on trio), and none of the password,
+transports (aiohttp on asyncio, the h11 one on trio), and none of the password,
 the access tokens or the refresh token may turn up. Every secret carries the
 marker ``SECRET``, so a partial or re-encoded copy is found too.
 """

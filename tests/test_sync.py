@@ -346,8 +346,11 @@ def test_the_constructor_takes_the_async_ones_arguments_and_a_backend() -> None:
 def test_statistics_stay_readable_after_the_client_closes(
     sim: Simulator, base_url: str, anyio_backend: sync.Backend
 ) -> None:
-    """As the async client's: after close(), statistics() is the last session's snapshot."""
-    with sync.Cloutility(**options(sim, base_url), backend=anyio_backend) as api:
+    """As the async client's: after close(), statistics() is the last session's snapshot
+    (and before the first open, all zeros)."""
+    api = sync.Cloutility(**options(sim, base_url), backend=anyio_backend)
+    assert (api.statistics().requests, api.statistics().password_grants) == (0, 0)
+    with api:
         api.full_version()
         during = api.statistics()
     after = api.statistics()
