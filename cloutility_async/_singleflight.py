@@ -67,10 +67,12 @@ class SingleFlight:
         error: BaseException | None = None,
     ) -> None:
         """End ``flight`` (from ``lead()``): its waiters get ``result`` or ``error``; a
-        cancelled leader hands over to one of them."""
+        leader cancelled (or interrupted: any ``BaseException``) hands over to one of them."""
         if error is None:
             flight.result = result
-        elif isinstance(error, anyio.get_cancelled_exc_class()):
+        elif not isinstance(error, Exception):
+            # Cancelled, or a KeyboardInterrupt or SystemExit of the leader's task: the
+            # leader's own end, never its waiters' (each would raise a copy of it).
             flight.abandoned = True
         else:
             flight.error = error

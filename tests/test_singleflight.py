@@ -140,3 +140,30 @@ async def test_a_cancelled_leader_hands_over_to_a_waiter() -> None:
 
 async def _never_called() -> str:
     raise AssertionError("a waiter of a flight in the air must not call")
+
+
+class _Interrupt(BaseException):
+    """Like KeyboardInterrupt or SystemExit: not an Exception, raised in one task only."""
+
+
+async def test_a_leader_interrupted_hands_over_and_its_waiters_never_raise_it() -> None:
+    """A BaseException that is not a cancellation ends the leader only: a waiter calls
+    again as the new leader, rather than each waiter raising a copy of it."""
+    flights = SingleFlight()
+    flight = flights.lead("k")
+    assert flight is not None
+    got: list[str] = []
+
+    async def again() -> str:
+        return "fresh"
+
+    async def wait() -> None:
+        got.append(await flights.do("k", again))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(wait)
+        tg.start_soon(wait)
+        await anyio.wait_all_tasks_blocked()
+        flights.land("k", flight, error=_Interrupt())
+    assert got == ["fresh", "fresh"]
+    assert len(flights) == 0
