@@ -11,10 +11,11 @@ Errors map to httpx's with the rule the SDK's retries depend on: only a failure
 to *get* a connection (``ConnectError``, ``ConnectTimeout``, ``PoolTimeout``)
 means "never sent". A pooled connection the server has closed is found before
 the request is written (its socket reads as closed) and replaced. If one fails
-anyway before a byte of the answer arrives, the request is sent once more on a
-new connection only when its method is idempotent (RFC 9112, 9.3.1; aiohttp's
-rule too), its body is in memory and its route may be repeated (the sender's
-``retry_safe``: ``GET .../activate`` may not); a POST or PATCH is never sent twice.
+anyway before a byte of the answer arrives, the error is marked ``dropped`` and
+raised, and the pooled connections idle as long as it are closed: the transport
+sends nothing twice. The sender decides: a request that may be repeated goes
+again at once, counted and seen by the hooks (as after aiohttp's disconnect on
+asyncio); ``GET .../activate``, a POST or a streamed body does not.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import httpx
 
 from ._h11_transport_io import Backend, Scope, Wire, running_backend
 from ._lazy_response import LazyResponse
-from ._requests import RETRY_SAFE, PlainRequest
+from ._requests import PlainRequest
 from ._responses import response_from_body
 
 __all__ = ["H11Transport"]
@@ -46,7 +47,6 @@ Sent = httpx.Request | PlainRequest
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 # The methods RFC 9112 lets a client send again after a connection fails midway.
-_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 _READ_SIZE = 64 * 1024
 _MAX_HEAD = 100 * 1024  # largest response head h11 buffers (httpcore's figure)
 _SOCKET_ERRORS = (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError)
@@ -118,12 +118,11 @@ def _httpx(request: Sent) -> httpx.Request:
     return request.to_httpx() if type(request) is PlainRequest else cast(httpx.Request, request)
 
 
-def _retry_safe(request: Sent) -> bool:
-    """Whether the sender's call of ``request`` may be sent again after it may have
-    arrived (not ``GET .../activate``); any other request's method decides alone."""
-    if type(request) is PlainRequest:
-        return request.retry_safe
-    return cast(httpx.Request, request).extensions.get(RETRY_SAFE) is not False
+def _dropped(error: httpx.TransportError) -> httpx.TransportError:
+    """``error`` marked as a connection closed before any answer: the sender may send
+    a retry-safe request again at once, counted (as for aiohttp's disconnect)."""
+    error.dropped = True  # type: ignore[attr-defined]
+    return error
 
 
 def _timeouts(request: Sent) -> Mapping[str, float | None]:
@@ -181,12 +180,12 @@ class H11Transport(httpx.AsyncBaseTransport):
 
     # -- the pool ----------------------------------------------------------------
 
-    async def _checkout(self, origin: Origin, request: Sent, *, fresh: bool = False) -> _Connection:
-        """An idle connection to ``origin`` that still looks open, or (``fresh``) a new one."""
+    async def _checkout(self, origin: Origin, request: Sent) -> _Connection:
+        """An idle connection to ``origin`` that still looks open, or a new one."""
         while True:
             if self._closed:
                 raise httpx.ConnectError("the transport was closed", request=_httpx(request))
-            idle = None if fresh else self._idle.get(origin)
+            idle = self._idle.get(origin)
             while idle:
                 connection = idle.pop()  # the most recently used: the least likely closed
                 if connection.expires > time.monotonic() and not connection.looks_closed():
@@ -272,6 +271,14 @@ class H11Transport(httpx.AsyncBaseTransport):
         with anyio.CancelScope(shield=True):
             await connection.stream.aclose()
 
+    async def _close_idle_since(self, dropped: _Connection) -> None:
+        """Close the idle connections to ``dropped``'s origin that have been idle as long
+        as it had: a server's keep-alive timeout that closed it closed them too, and
+        the sender's resend should not find one of them in its turn."""
+        idle = self._idle.get(dropped.origin)
+        while idle and idle[0].expires <= dropped.expires:  # oldest first
+            await self._close(idle.pop(0))
+
     async def _check_in(self, connection: _Connection) -> None:
         """Back to the pool if its exchange ended cleanly and it stays open, else closed."""
         state = connection.h11
@@ -309,24 +316,18 @@ class H11Transport(httpx.AsyncBaseTransport):
         if self._closed:
             raise RuntimeError("this H11Transport is closed")
         origin = self._origin(request)
-        replayable = body is not None and request.method in _IDEMPOTENT
-        fresh = False
-        while True:
-            connection = await self._checkout(origin, request, fresh=fresh)
-            try:
-                response = await self._exchange(connection, request, body)
-            except _Stale as stale:
-                await self._close(connection)
-                if replayable and _retry_safe(request):
-                    replayable = False  # once only, on a connection of its own
-                    fresh = True
-                    continue
-                raise stale.error from None
-            except BaseException:  # a cancellation too: the exchange stopped midway
-                await self._close(connection)
-                raise
-            await self._check_in(connection)
-            return response
+        connection = await self._checkout(origin, request)
+        try:
+            response = await self._exchange(connection, request, body)
+        except _Stale as stale:
+            await self._close(connection)
+            await self._close_idle_since(connection)
+            raise _dropped(stale.error) from None
+        except BaseException:  # a cancellation too: the exchange stopped midway
+            await self._close(connection)
+            raise
+        await self._check_in(connection)
+        return response
 
     async def _exchange(
         self, connection: _Connection, request: Sent, body: bytes | None

@@ -22,12 +22,8 @@ if TYPE_CHECKING:
     from ._instrumentation import Resend
     from ._retry import RetryPolicy
 
-__all__ = ["RETRY_SAFE", "Call", "PlainRequest", "RequestBuilder"]
+__all__ = ["Call", "PlainRequest", "RequestBuilder"]
 
-# The extension of an httpx request whose call may not be sent again after it may have
-# arrived (``GET .../activate``): a transport that resends an idempotent method on a
-# connection that dropped unanswered must not resend it. A plain one says ``retry_safe``.
-RETRY_SAFE = "cloutility.retry_safe"
 # Methods for which httpx.Request adds ``Content-Length: 0`` to a body-less request.
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
@@ -96,7 +92,6 @@ class PlainRequest:
         "method",
         "origin",
         "raw_lines",
-        "retry_safe",
         "timeout",
         "url",
     )
@@ -119,7 +114,6 @@ class PlainRequest:
         self.lines = lines
         self.raw_lines = raw_lines
         self.timeout = timeout
-        self.retry_safe = True  # its call's: may a transport send it again (``RETRY_SAFE``)
 
     def to_httpx(self) -> httpx.Request:
         return self._builder._plain(self.method, self.url, self._bearer, self.timeout)
@@ -194,10 +188,8 @@ class RequestBuilder:
             and not call.headers
             and call.method not in _BODY_METHODS
         ):
-            plain_request = self.plain(call.method, call.url, bearer, call.timeout)
-            plain_request.retry_safe = call.retry_safe
-            return plain_request
-        request = self.build(
+            return self.plain(call.method, call.url, bearer, call.timeout)
+        return self.build(
             call.method,
             call.url,
             call.body,
@@ -207,9 +199,6 @@ class RequestBuilder:
             on_api,
             call.timeout,
         )
-        if not call.retry_safe:
-            request.extensions[RETRY_SAFE] = False
-        return request
 
     def build(
         self,

@@ -304,7 +304,8 @@ class Sender:
             return None
         if dropped and retry == 1 and call.retry_safe:
             # Closed before any answer, mostly a keep-alive race: sent again at once, as
-            # aiohttp's own resend did (RFC 9112, 9.3.1), but counted and seen by the hooks.
+            # HTTP clients do (RFC 9112, 9.3.1), but counted and seen by the hooks; the
+            # transports send nothing twice themselves.
             return 0.0
         return call.policy.after_error(
             retry, method=call.method, retry_safe=call.retry_safe, never_sent=never_sent

@@ -5,8 +5,9 @@ that hidden resend off (``test_hidden_resends``), the sender does the same for a
 retry-safe request, counted and reported, at once: not after the policy's backoff
 (up to 0.4 s by default), and not refused by ``max_retries=0``.
 
-Asyncio only by design: the drop reaches the sender from aiohttp's transport (its
-``ServerDisconnectedError``); the h11 transport on trio resends such a request itself.
+Both backends, each with its default transport: on asyncio the drop reaches the
+sender as aiohttp's ``ServerDisconnectedError``, on trio as the h11 transport's
+error marked ``dropped`` (it sends nothing twice itself either).
 """
 
 from __future__ import annotations
@@ -20,12 +21,6 @@ from tests.test_hidden_resends import ACTIVATE, dropping, warm_up
 from tests.test_secrets import Portal, client_for
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    """asyncio only: the drop is aiohttp's (see the module docstring)."""
-    return "asyncio"
 
 
 async def test_a_dropped_keep_alive_get_is_sent_again_at_once_and_counted() -> None:
@@ -60,3 +55,15 @@ async def test_only_once_and_never_for_activate() -> None:
         with pytest.raises(TransportError):
             await api.bunit(22).consumer(408).node.activate("JENNY")
     assert len(server.requests_to(ACTIVATE)) == 1
+
+
+async def test_a_create_on_a_dropped_reused_connection_is_sent_once() -> None:
+    """A POST may have been acted on: the drop is its error, whatever the budget."""
+    created = "bunits/22/consumers"
+    portal = Portal(routes={created: dropping(1, Reply.json({"id": 1, "name": "x"}))})
+    async with RawServer(portal) as server, client_for(server, max_retries=3) as api:
+        await warm_up(api, server)
+        with pytest.raises(TransportError):
+            await api.bunit(22).create_consumer(name="new")
+        assert api.statistics().retries == 0
+    assert len(server.requests_to(created)) == 1

@@ -377,23 +377,28 @@ async def test_an_idle_connection_the_server_closed_is_replaced_before_use() -> 
     assert [r.path for r in server.received] == ["/v1/a", "/v1/b"]
 
 
-async def test_a_get_on_a_connection_dropped_unanswered_is_sent_once_more() -> None:
-    """A reused connection closed without a byte of answer: an idempotent GET goes again."""
+async def test_a_get_on_a_reused_connection_dropped_unanswered_is_raised_marked_dropped() -> None:
+    """The transport sends nothing twice: the sender resends, counted (test_dropped_keepalive)."""
     server = RawServer(answering(Reply(body=b"first"), DROP))
     async with server, client_of(server) as client:
         assert (await client.get("a")).content == b"first"
-        assert (await client.get("b")).content == b"ok"
-    assert [r.path for r in server.received] == ["/v1/a", "/v1/b", "/v1/b"]
+        with pytest.raises(httpx.RemoteProtocolError) as raised:
+            await client.get("b")
+        assert (await client.get("c")).content == b"ok"
+    assert getattr(raised.value, "dropped", False) is True
+    assert [r.path for r in server.received] == ["/v1/a", "/v1/b", "/v1/c"]
 
 
-async def test_the_resend_goes_on_a_new_connection_not_another_pooled_one() -> None:
-    """Its pooled siblings may be as dead as the dropped one: the one resend opens a socket."""
+async def test_a_drop_closes_the_pooled_connections_idle_as_long_as_it() -> None:
+    """Its pooled siblings may be as dead as the dropped one: the next request opens a socket."""
     server = RawServer(first_two_together(answering(Reply(body=b"warm"), Reply(), DROP)))
     async with server, client_of(server) as client:
         async with anyio.create_task_group() as tg:
             tg.start_soon(client.get, "warm")
             tg.start_soon(client.get, "warm")
-        assert (await client.get("b")).content == b"ok"
+        with pytest.raises(httpx.RemoteProtocolError):
+            await client.get("b")
+        assert (await client.get("c")).content == b"ok"
     assert (server.connections, len(server.received)) == (3, 4)
 
 
@@ -407,11 +412,12 @@ async def test_a_post_on_a_connection_dropped_unanswered_is_never_sent_twice() -
     assert [r.path for r in server.received] == ["/v1/a", "/v1/b"]
 
 
-async def test_a_dropped_fresh_connection_is_not_retried() -> None:
-    """On a new connection the same silence is the server's answer: RemoteProtocolError."""
+async def test_a_dropped_fresh_connection_is_not_marked_dropped() -> None:
+    """On a new connection the same silence is the server's answer, not a keep-alive race."""
     async with RawServer(answering(DROP)) as server, client_of(server) as client:
-        with pytest.raises(httpx.RemoteProtocolError, match="without sending a response"):
+        with pytest.raises(httpx.RemoteProtocolError, match="without sending a response") as raised:
             await client.get("a")
+    assert getattr(raised.value, "dropped", False) is False
     assert len(server.received) == 1
 
 

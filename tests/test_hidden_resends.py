@@ -7,8 +7,9 @@ it would be activated twice. With that resend off, a dropped connection is the
 retry policy's to decide: not repeated for activate, repeated (and counted, and
 reported to the hooks) for a read.
 
-Asyncio only by design: the resend is aiohttp's, the asyncio transport; the trio
-transport's own rule for a stale connection is pinned in ``test_h11_transport``.
+Asyncio only by design: the resend is aiohttp's, the asyncio transport; that the
+h11 transport sends nothing twice either is pinned in ``test_route_resends`` and
+``test_h11_transport``.
 """
 
 from __future__ import annotations
