@@ -25,17 +25,20 @@ Each error carries ``method``, ``url``, ``status`` and the server's
 ``message`` when they are known (an ``APIError`` also the answer's ``headers``
 and ``request_id``); none of them ever holds a secret, nor does anything
 reachable from it: a followed link's credentials (``?access_token=...``) read
-``REDACTED`` in the URL, the message and the headers, as in the log records.
+``REDACTED`` in the URL, the message and the headers, as in the log records, and
+the headers' credentials are masked (``Set-Cookie: session=***``, ``Bearer ***``).
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable
+from operator import itemgetter
 from typing import Any, TypeVar
 
 import httpx
 
-from ._records import redact_text, redact_url, secret_values
+from ._records import MASKED_HEADERS, redact_header, redact_text, redact_url, secret_values
 
 __all__ = [
     "APIError",
@@ -114,14 +117,31 @@ def _hidden_in(url: str | None) -> tuple[str, ...]:
     return secret_values(url) if url is not None and "?" in url else ()
 
 
+# The names of the headers an error masks, as httpx keeps them (bytes) and as keys() says them.
+_MASKED = MASKED_HEADERS | {name.encode() for name in MASKED_HEADERS}
+
+
 def _redacted_headers(headers: httpx.Headers, hidden: tuple[str, ...]) -> httpx.Headers:
-    """``headers`` with the request URL's secret query values ``REDACTED`` where they quote
-    them (``Content-Location``, a header that echoes the target)."""
-    if not hidden:
-        return headers  # the common case: a URL without credentials, nothing to look for
+    """``headers`` as an error may hold them: credentials masked (``Set-Cookie:
+    session=***``, as the log records show them), and the request URL's secret query
+    values ``REDACTED`` where a header quotes them (``Content-Location``)."""
+    if not hidden and _MASKED.isdisjoint(_names(headers)):
+        return headers  # the common case: nothing to look for
     items = headers.multi_items()
-    masked = [(name, redact_text(value, hidden)) for name, value in items]
+    masked = [(name, redact_header(name, redact_text(value, hidden))) for name, value in items]
     return headers if masked == items else httpx.Headers(masked)
+
+
+def _names(headers: httpx.Headers) -> Iterable[bytes | str]:
+    """The lower-case names of ``headers``: httpx's own list (a seventh of ``keys()``'s cost,
+    which decodes each), or ``keys()`` should httpx ever keep them otherwise."""
+    try:
+        return map(_NAME, headers._list)
+    except AttributeError:
+        return headers.keys()
+
+
+_NAME = itemgetter(1)  # of httpx's (raw name, lower-case name, value)
 
 
 def _rebuild(cls: type[CloutilityError], message: str, state: dict[str, Any]) -> CloutilityError:

@@ -31,6 +31,7 @@ from ._exceptions import (
     TransportError,
     ValidationError,
 )
+from ._records import redact_headers
 from ._responses import decode_error
 
 __all__ = [
@@ -189,4 +190,4 @@ async def read_body(response: httpx.Response) -> None:
 
 
 def redact(headers: httpx.Headers) -> dict[str, str]:
-    return {k: ("Bearer ***" if k.lower() == "authorization" else v) for k, v in headers.items()}
+    return redact_headers(headers)

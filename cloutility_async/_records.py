@@ -19,7 +19,15 @@ from collections.abc import Mapping
 
 import httpx
 
-__all__ = ["log_event", "redact_headers", "redact_text", "redact_url", "secret_values"]
+__all__ = [
+    "MASKED_HEADERS",
+    "log_event",
+    "redact_header",
+    "redact_headers",
+    "redact_text",
+    "redact_url",
+    "secret_values",
+]
 
 #: What a redacted value reads as (OpenTelemetry's word for it in ``url.full``).
 REDACTED = "REDACTED"
@@ -138,15 +146,44 @@ def redact_text(text: str, values: tuple[str, ...] = ()) -> str:
     return _QUOTED_PARAMETER.sub(_redact_quoted, text)
 
 
+# Headers whose values are credentials: the bearer or basic secret, a session cookie sent
+# or set. Their names are kept (a reader still sees that a cookie was set), never their values.
+SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
+# Challenges whose parameters may carry a token (``Negotiate <token68>``).
+_CHALLENGES = frozenset({"www-authenticate", "proxy-authenticate"})
+MASKED_HEADERS = SECRET_HEADERS | _CHALLENGES
+
+# A challenge's token68 (``Negotiate oYGC...``): a scheme, then one token up to a comma or the
+# end. Auth parameters (``Bearer error="invalid_token"``) are not one and are kept.
+# Compiled on first use (by ``re``'s cache), not at import: few answers carry a challenge.
+_TOKEN68 = r"(?<![=\w\"])([!#$%&'*+.^_`|~\w-]+ +)[\w.~+/-]+=*(?= *(?:,|$))"
+
+
+def redact_header(name: str, value: str) -> str:
+    """``value`` of header ``name`` (lower case) as it may be shown: a credential masked.
+
+    ``Authorization: Bearer ***`` keeps its scheme, a cookie its names
+    (``session=***; Path=/``), a challenge its scheme and parameters but not a token;
+    any other header is returned as it is.
+    """
+    if name in ("authorization", "proxy-authorization"):
+        scheme, space, _ = value.partition(" ")
+        return f"{scheme} ***" if space else "***"
+    if name == "set-cookie":  # one cookie, then its attributes (Path, Expires, ...)
+        cookie, semicolon, attributes = value.partition(";")
+        return f"{_masked_cookie(cookie)}{semicolon}{attributes}"
+    if name == "cookie":
+        return "; ".join(_masked_cookie(pair) for pair in value.split(";"))
+    if name in _CHALLENGES:
+        return re.sub(_TOKEN68, r"\1***", value)
+    return value
+
+
+def _masked_cookie(pair: str) -> str:
+    cookie_name, equals, _ = pair.strip().partition("=")
+    return f"{cookie_name}=***" if equals else "***"
+
+
 def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """``headers`` with ``Authorization`` (and any cookie) shown as ``***``."""
-    return {
-        name: (
-            "Bearer ***"
-            if name.lower() == "authorization"
-            else "***"
-            if name.lower() in ("cookie", "set-cookie")
-            else value
-        )
-        for name, value in headers.items()
-    }
+    """``headers`` with credentials masked (`redact_header`): ``Bearer ***``, ``sid=***``."""
+    return {name: redact_header(name.lower(), value) for name, value in headers.items()}

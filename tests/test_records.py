@@ -92,12 +92,12 @@ def test_urls_lose_credentials_and_secret_query_values_only(url: str, redacted: 
 
 
 def test_headers_show_the_bearer_token_and_cookies_masked() -> None:
-    """``Authorization`` reads ``Bearer ***``, cookies ``***``; other headers are kept."""
+    """``Authorization`` reads ``Bearer ***``, cookies ``sid=***``; other headers are kept."""
     headers = httpx.Headers(
         {"Authorization": "Bearer s3cret", "Cookie": "sid=1", "Origin": "https://o.example"}
     )
     assert redact_headers(headers) == {
         "authorization": "Bearer ***",
-        "cookie": "***",
+        "cookie": "sid=***",
         "origin": "https://o.example",
     }
