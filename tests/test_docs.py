@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from typecheck import UNCHECKED_PAGES, Snippet, python_blocks
 
 import cloutility_async
 from cloutility_async import Cloutility, sync
@@ -374,3 +375,53 @@ def test_the_cli_page_shows_the_current_help(capsys: pytest.CaptureFixture[str])
         for title, text in blocks.items():
             assert main([*title.split()[1:]]) == 0
             assert capsys.readouterr().out == text, f"regenerate the {title!r} block"
+
+
+# -- the fragments run ------------------------------------------------------------------------
+
+
+def awaiting_fragments() -> list[Snippet]:
+    """The blocks of the README and the pages that await at their top level: users paste
+    them into a coroutine that has an open client ``api``."""
+    pages = [ROOT / "README.md", *sorted(DOCS.rglob("*.md"))]
+    found = []
+    for page in pages:
+        where = page.relative_to(ROOT).as_posix()
+        if where in UNCHECKED_PAGES:
+            continue
+        for snippet in python_blocks(page):
+            if snippet.offset:  # wrapped as ``async def _example(api)``: it awaits
+                line = snippet.origin.rsplit(":", 1)[1]
+                found.append(Snippet(f"{where}:{line}", f"{where}:{line}", snippet.code))
+    return found
+
+
+def test_the_fragments_are_found() -> None:
+    """The README's and the pages' fragments, each once (a test below runs each)."""
+    names = [snippet.name for snippet in awaiting_fragments()]
+    assert len(names) >= 15
+    assert len(set(names)) == len(names)
+    assert any(name.startswith("README.md:") for name in names)
+    assert any(name.startswith("docs/quickstart.md:") for name in names)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("fragment", awaiting_fragments(), ids=lambda snippet: snippet.name)
+async def test_every_awaiting_fragment_runs_against_the_simulator(
+    fragment: Snippet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each fragment runs as it is, given a client open on the simulator in-process (and
+    the ``CLOUTILITY_*`` variables of a served one, for those that call ``from_env()``),
+    in a folder holding the invoice file the billing fragments upload."""
+    sim = Simulator()
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "invoice-2024-01.pdf").write_bytes(b"%PDF-1.4 an invoice")
+    namespace: dict[str, object] = {}
+    exec(compile(fragment.code, fragment.origin, "exec"), namespace)
+    run = namespace["_example"]
+    assert callable(run)
+    with sim.serve_in_thread() as base_url:
+        for name, value in sim.environment(base_url).items():
+            monkeypatch.setenv(name, value)
+        async with Cloutility(**sim.client_options()) as api:
+            await run(api)

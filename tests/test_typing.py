@@ -1,8 +1,8 @@
-"""The public API as a type checker sees it (the README, the examples, user code), and
-the run-time side of those types.
+"""The public API as a type checker sees it (the README, the docs, the examples, user
+code), and the run-time side of those types.
 
-One ``mypy --strict`` run (module-scoped) checks every Python block of the README,
-every example, and a user module (``USER_CODE``) whose lines say what mypy must
+One ``mypy --strict`` run (module-scoped) checks every Python block of the README and
+of the docs' pages, every example, and a user module (``USER_CODE``) whose lines say what mypy must
 make of them: ``# revealed: T`` for a ``reveal_type`` and ``# error: text`` for
 a line that must not pass.
 """
@@ -14,9 +14,10 @@ import re
 import typing
 from pathlib import Path
 
+import attrs
 import pytest
 from fakeportal import BASE_URL, FakePortal
-from typecheck import ROOT, Snippet, python_blocks, python_files, run_mypy
+from typecheck import ROOT, UNCHECKED_PAGES, Snippet, python_blocks, python_files, run_mypy
 
 from cloutility_async import (
     BusinessUnit,
@@ -149,11 +150,27 @@ def _unqualified(text: str) -> str:
     return re.sub(r"\b(?:\w+\.)+(\w+)", r"\1", text)
 
 
+def docs_blocks() -> list[Snippet]:
+    """The Python blocks of the docs' pages (an included example is checked as its file)."""
+    found = []
+    for page in sorted((ROOT / "docs").rglob("*.md")):
+        where = page.relative_to(ROOT / "docs").as_posix()
+        if f"docs/{where}" in UNCHECKED_PAGES:
+            continue
+        slug = re.sub(r"\W", "_", where.removesuffix(".md"))
+        for snippet in python_blocks(page):
+            name = f"docs_{slug}_block_{snippet.name.rpartition('_block_')[2]}"
+            origin = f"docs/{where}:{snippet.origin.rsplit(':', 1)[1]}"
+            found.append(attrs.evolve(snippet, name=name, origin=origin))
+    return found
+
+
 @pytest.fixture(scope="module")
 def mypy_messages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]]:
     """What mypy --strict says of each snippet (one run for the whole module)."""
     snippets = [
         *python_blocks(ROOT / "README.md"),
+        *docs_blocks(),
         *python_files(ROOT / "examples"),
         Snippet("user_code", "USER_CODE:1", USER_CODE),
     ]
@@ -168,6 +185,16 @@ def test_every_python_block_of_the_readme_passes_mypy_strict(
     assert len(blocks) >= 8  # every block was found, not none
     problems = [line for name in blocks for line in mypy_messages[name]]
     assert problems == []
+
+
+def test_every_python_block_of_the_docs_passes_mypy_strict(
+    mypy_messages: dict[str, list[str]],
+) -> None:
+    """The pages' blocks are copied too: each type-checks as it is (a fragment that awaits
+    as the body of an async function given an open client ``api``)."""
+    blocks = [snippet.name for snippet in docs_blocks()]
+    assert len(blocks) >= 25
+    assert [line for name in blocks for line in mypy_messages[name]] == []
 
 
 def test_every_example_passes_mypy_strict(mypy_messages: dict[str, list[str]]) -> None:
