@@ -49,7 +49,9 @@ class Model(_Unbuilt):
     ``dotnet_type`` is the server's ``$type`` annotation, when it sends one.
 
     The repr lists only the fields that are set (not None, not empty), and
-    never secrets, ``raw``, ``extra`` or ``unparsed``.
+    never secrets, ``raw``, ``extra`` or ``unparsed``; a signed link's credential
+    (``?access_token=``) reads ``REDACTED`` wherever a field's value holds it (the
+    value itself is kept).
 
     Models pickle (and ``copy.deepcopy``) to equal models with the same
     ``raw``, ``extra`` and ``unparsed``; `to_dict` and `to_json` give the JSON.
@@ -71,7 +73,9 @@ class Model(_Unbuilt):
             if value is None or value == ():
                 continue
             text = repr(value)
-            if type(value) is str:  # a signed href's credentials, as the log records show them
+            if not isinstance(value, Model):  # a nested model's own repr has redacted it
+                # A signed href's credentials, as the log records show them: in a text, and
+                # in plain JSON kept as it came (a list or an object), a tuple of texts.
                 text = redact_text(text)
             parts.append(f"{field.name}={text}")
         return f"{type(self).__name__}({', '.join(parts)})"

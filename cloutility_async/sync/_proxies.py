@@ -59,8 +59,8 @@ class Ref(HasRunner):
         """The absolute URL this proxy stands for."""
         return self._async.href
 
-    def __repr__(self) -> str:
-        return f"<sync.{type(self).__name__} {self.href}>"
+    def __repr__(self) -> str:  # a signed link's credential REDACTED, as the async proxy's
+        return f"<sync.{repr(self._async)[1:]}"
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Ref) and type(other) is type(self) and other._async == self._async
