@@ -19,7 +19,7 @@ from typing import Any, ForwardRef
 __all__ = ["say_public"]
 
 # What separates the names of an annotation ("Mapping[str, Any] | None"), as spaces.
-_APART = str.maketrans(dict.fromkeys("[](),.|'\"", " "))
+_APART = str.maketrans(dict.fromkeys("[](),|'\"", " "))
 
 
 def say_public(cls: type, module: str) -> None:
@@ -50,6 +50,14 @@ def _point_home(
 
 
 def _resolves_in(text: str, namespace: Mapping[str, Any]) -> bool:
-    """Whether every name in ``text`` is one of ``namespace`` or a builtin (cheap, no eval)."""
-    names = text.translate(_APART).split()
-    return all(name in namespace or hasattr(builtins, name) for name in names)
+    """Whether every name in ``text`` is one of ``namespace`` or a builtin (cheap, no eval).
+
+    Of a dotted name (``dt.datetime``) only the first part is looked up: the rest are
+    attributes of it, not names of the namespace.
+    """
+    return all(
+        name in namespace
+        or ("." in name and name.partition(".")[0] in namespace)
+        or hasattr(builtins, name)
+        for name in text.translate(_APART).split()
+    )

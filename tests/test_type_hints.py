@@ -57,6 +57,19 @@ def _members(label: str, cls: type) -> Iterator[tuple[str, object]]:
             owner = member.__module__ or ""
             if owner.startswith("cloutility_async") or attribute == "__init__":
                 yield f"{label}.{attribute}", member
+        elif _is_twin(member):
+            # The blocking facade's ``me = blocking(AsyncCloutility.me)``: what the class gives.
+            yield f"{label}.{attribute}", getattr(cls, attribute)
+
+
+def _is_twin(member: object) -> bool:
+    """A descriptor standing for an SDK method (``sync``'s ``blocking``, ``iterating``)."""
+    wrapped = getattr(member, "__wrapped__", None)
+    return (
+        hasattr(type(member), "__get__")
+        and inspect.isfunction(wrapped)
+        and (wrapped.__module__ or "").startswith("cloutility_async")
+    )
 
 
 def unresolved(module_names: list[str]) -> dict[str, str]:
@@ -81,6 +94,11 @@ def test_the_walk_finds_the_public_callables() -> None:
         "cloutility_async.Consumer.__init__",
         "cloutility_async.APIError.request_id",
         "cloutility_async.sync.Cloutility",
+        "cloutility_async.sync.Cloutility.me",
+        "cloutility_async.sync.Cloutility.ref",
+        "cloutility_async.sync.ConsumerRef.get",
+        "cloutility_async.sync.ConsumerRef.audit_log",
+        "cloutility_async.sync.BusinessUnitRef.upload_invoice_file",
         "cloutility_async.testing.Simulator",
         "cloutility_async.webhooks.billing_fetcher",
         "cloutility_async.otel.OpenTelemetryHooks",
@@ -154,3 +172,39 @@ def _tests_dir() -> object:
     from pathlib import Path
 
     return Path(__file__).resolve().parent
+
+
+def test_a_blocking_method_has_the_async_ones_hints() -> None:
+    """The facade's ``me`` (class or instance) has the async ``me``'s hints, and
+    ``audit_log`` returns a plain ``BlockingIterator`` of the same items."""
+    from cloutility_async import AuditLogEntry, Cloutility, ConsumerRef, sync
+    from cloutility_async.sync import BlockingIterator
+
+    api = sync.Cloutility(client_id="c", origin="https://o.example", username="u", password="p")
+    for blocking_me in (sync.Cloutility.me, api.me):
+        assert typing.get_type_hints(blocking_me) == typing.get_type_hints(Cloutility.me)
+    async_hints = typing.get_type_hints(ConsumerRef.audit_log)
+    for audit_log in (sync.ConsumerRef.audit_log, api.bunit(1).consumer(2).audit_log):
+        hints = typing.get_type_hints(audit_log)
+        assert hints.pop("return") == BlockingIterator[AuditLogEntry]
+        assert hints == {k: v for k, v in async_hints.items() if k != "return"}
+
+
+def test_no_public_signature_shows_a_forward_reference() -> None:
+    """``inspect.signature`` (help(), IDEs, documentation tools) shows each annotation as
+    written, a string, as for every other callable: never a ``ForwardRef(...)``."""
+    shown = {}
+    for label, value in public_callables(PUBLIC_MODULES):
+        if not callable(value):
+            continue  # a blocking method's descriptor: its class gives no signature
+        try:
+            signature = inspect.signature(value)
+        except (TypeError, ValueError):  # a builtin without one
+            continue
+        annotations = [p.annotation for p in signature.parameters.values()]
+        annotations.append(signature.return_annotation)
+        if any(isinstance(a, typing.ForwardRef) or "ForwardRef" in repr(a) for a in annotations):
+            shown[label] = str(signature)
+    assert shown == {}
+    token = inspect.signature(importlib.import_module("cloutility_async").Token)
+    assert token.parameters["expires_at"].annotation == "dt.datetime"

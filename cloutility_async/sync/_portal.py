@@ -20,7 +20,7 @@ import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextlib import ExitStack
 from types import TracebackType
-from typing import Any, Concatenate, Generic, Literal, ParamSpec, TypeVar, overload
+from typing import Any, Concatenate, ForwardRef, Generic, Literal, ParamSpec, TypeVar, overload
 
 import anyio.to_thread
 from anyio.from_thread import BlockingPortal, start_blocking_portal
@@ -149,6 +149,13 @@ class _Twin:
         self._name = method.__name__
         self.__doc__ = method.__doc__
         self.__wrapped__ = method
+        # ``typing.get_type_hints(SyncClass.name)``: the async method's own annotations,
+        # resolved in its module (found through ``__wrapped__``); the awaited return type
+        # is the blocking call's.
+        self.__annotations__ = self._annotations(method.__annotations__, method.__module__)
+
+    def _annotations(self, hints: dict[str, Any], module: str) -> dict[str, Any]:
+        return hints
 
     def __set_name__(self, owner: type, name: str) -> None:
         self._name = name
@@ -194,6 +201,15 @@ class iterating(_Twin, Generic[P, T]):
     def __init__(self, method: Callable[Concatenate[Any, P], AsyncIterator[T]]) -> None:
         super().__init__(method)
 
+    def _annotations(self, hints: dict[str, Any], module: str) -> dict[str, Any]:
+        """The async method's, returning a ``BlockingIterator`` of its items: the item type
+        of ``AsyncIterator[X]`` (or ``Pages[X]``) as a reference resolved in its module."""
+        returned = hints.get("return")
+        if not isinstance(returned, str) or not returned.endswith("]") or "[" not in returned:
+            return hints
+        item = returned[returned.index("[") + 1 : -1]
+        return {**hints, "return": BlockingIterator[ForwardRef(item, module=module)]}  # type: ignore[misc]
+
     @overload
     def __get__(self, obj: None, owner: type) -> iterating[P, T]: ...
     @overload
@@ -211,6 +227,7 @@ class iterating(_Twin, Generic[P, T]):
             # Built here, in the caller's thread: the arguments are checked at once.
             return BlockingIterator(runner, bound(*args, **kwargs), same)
 
+        call.__annotations__ = self.__annotations__  # its items, in a plain iterator
         return call
 
 
