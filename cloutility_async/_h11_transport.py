@@ -46,7 +46,6 @@ Origin = tuple[str, str, int]  # scheme, host, port
 Sent = httpx.Request | PlainRequest
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-# The methods RFC 9112 lets a client send again after a connection fails midway.
 _READ_SIZE = 64 * 1024
 _MAX_HEAD = 100 * 1024  # largest response head h11 buffers (httpcore's figure)
 _SOCKET_ERRORS = (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError)
