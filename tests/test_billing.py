@@ -288,6 +288,18 @@ async def test_download_invoice_file_returns_the_bytes(sim_api: Cloutility) -> N
     assert len(data) == files[0].size
 
 
+async def test_a_download_over_the_default_transport_is_bytes(sim: Simulator) -> None:
+    """Over a socket, through the client's own transport (aiohttp on asyncio, h11 on trio),
+    a small file is ``bytes`` as annotated: on trio it came as a ``bytearray`` (unhashable,
+    and ``isinstance(data, bytes)`` was false)."""
+    with sim.serve_in_thread() as base_url:
+        async with Cloutility(**sim.client_options(base_url)) as api:
+            uploaded = await api.bunit(22).upload_invoice_file(PDF, filename="small.pdf")
+            data = await api.bunit(22).download_invoice_file(uploaded)
+    assert type(data) is bytes
+    assert data == PDF
+
+
 async def test_download_invoice_file_by_id_sends_get(portal: FakePortal) -> None:
     """download_invoice_file(4) sends GET bunits/22/invoicefiles/4 and returns the body."""
     route = portal.route(
