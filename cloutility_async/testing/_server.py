@@ -184,21 +184,47 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _number(
+    kind: Callable[[str], float], what: str, low: float = 0, high: float | None = None
+) -> Callable[[str], Any]:
+    """An argparse type: ``kind`` of the text, from ``low`` (above it when ``low`` is a
+    float) up to ``high``: ``--port 99999`` is a usage error, not a server's traceback."""
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not {what}: {text!r}") from None
+        if isinstance(low, float) and value <= low:
+            raise argparse.ArgumentTypeError(f"must be more than {low:g}, got {text}")
+        if value < low or (high is not None and value > high):
+            bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+            raise argparse.ArgumentTypeError(f"must be {bounds}, got {text}")
+        return value
+
+    return parse
+
+
+_PORT = _number(int, "a port number", 0, 65535)
+_COUNT = _number(int, "a whole number")
+_DELAY = _number(float, "a number")
+_LIFETIME = _number(float, "a number of seconds", 0.0)
+
 # (flag, type, default, metavar, help) of each valued ``serve`` option.
 _VALUED_OPTIONS: tuple[tuple[str, Callable[[str], Any], Any, str | None, str], ...] = (
     ("--host", str, "127.0.0.1", None, "interface to listen on"),
-    ("--port", int, 8080, None, "port; 0 picks a free one"),
+    ("--port", _PORT, 8080, None, "port; 0 picks a free one"),
     ("--client-id", str, DEMO_CLIENT_ID, None, "API client ID (GUID)"),
     ("--origin", str, "https://sim.example", None, "origin registered for the client ID"),
     ("--username", str, "demo", None, "the demo user's login"),
     ("--password", str, "demo-password", None, "the demo user's password"),
-    ("--token-lifetime", float, 299.0, "SECONDS", "lifetime of access tokens"),
-    ("--consumers", int, 40, "N", "consumption units to generate"),
+    ("--token-lifetime", _LIFETIME, 299.0, "SECONDS", "lifetime of access tokens"),
+    ("--consumers", _COUNT, 40, "N", "consumption units to generate"),
     ("--seed", int, 0, None, "seed of the world, the random faults and the drift"),
-    ("--latency-ms", float, 0.0, "MS", "delay before every answer"),
-    ("--latency-jitter-ms", float, 0.0, "MS", "plus a uniform random delay up to this"),
+    ("--latency-ms", _DELAY, 0.0, "MS", "delay before every answer"),
+    ("--latency-jitter-ms", _DELAY, 0.0, "MS", "plus a uniform random delay up to this"),
     ("--rate-limit-rate", _fraction, 0.0, "FRACTION", "share of answers that are 429"),
-    ("--retry-after", float, 1.0, "SECONDS", "Retry-After of those 429s"),
+    ("--retry-after", _DELAY, 1.0, "SECONDS", "Retry-After of those 429s"),
     ("--server-error-rate", _fraction, 0.0, "FRACTION", "share answered 502/503/504"),
     ("--drop-rate", _fraction, 0.0, "FRACTION", "share of connections dropped"),
     ("--html-error-rate", _fraction, 0.0, "FRACTION", "share answered with an HTML page"),
