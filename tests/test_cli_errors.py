@@ -56,3 +56,46 @@ def test_the_simulate_options_in_range_still_parse() -> None:
     assert (args.port, args.consumers, args.latency_ms) == (0, 0, 0.0)
     assert (args.token_lifetime, args.retry_after) == (0.5, 0.0)
     assert build_parser().parse_args(["simulate", "--port", "65535"]).port == 65535
+
+
+@pytest.mark.parametrize("path", ["/", "/v2/"])
+def test_a_base_url_without_the_api_root_is_a_configuration_error(
+    path: str,
+    served: tuple[Simulator, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    backend: str,
+) -> None:
+    """The portal answers the login 404 when the base URL misses ``/v1/``: that is the
+    configuration (exit 2, and the message says what a base URL looks like), not a
+    failed audit (exit 1, a bare 404)."""
+    sim, base_url = served
+    for name, value in sim.environment(base_url.removesuffix("/v1/") + path).items():
+        monkeypatch.setenv(name, value)
+    assert main(["audit", "--backend", backend]) == 2
+    err = capsys.readouterr().err
+    [line] = err.splitlines()
+    assert line.startswith(f"cloutility: error: POST {base_url.removesuffix('/v1/')}{path}oauth")
+    assert "-> 404" in line
+    assert line.endswith(
+        "(the base URL must be the API's root, such as "
+        "https://portal-api.backup.sto2.safedc.net/v1/)"
+    )
+    assert sim.password not in err
+
+
+def test_a_404_of_an_api_route_is_not_blamed_on_the_base_url(
+    served: tuple[Simulator, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    backend: str,
+) -> None:
+    """Once logged in, a 404 is the portal's answer about what was asked: exit 1, no hint."""
+    sim, base_url = served
+    for name, value in sim.environment(base_url).items():
+        monkeypatch.setenv(name, value)
+    sim.faults.inject("GET /fullVersion", 404)
+    assert main(["version", "--portal", "--backend", backend]) == 1
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"cloutility: error: GET {base_url}fullVersion -> 404")
+    assert "base URL" not in line

@@ -23,6 +23,7 @@ from .._exceptions import (
     AuthenticationError,
     CloutilityError,
     ConfigurationError,
+    NotFoundError,
     ValidationError,
 )
 from .._logging import logging_to_stderr
@@ -320,6 +321,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             if isinstance(first, AuthenticationError):
                 _fail(f"authentication failed: {first}")
                 return EXIT_USAGE
+            if _token_route_not_found(first):
+                _fail(f"{first} (the base URL must be the API's root, {_ROOT_EXAMPLE})")
+                return EXIT_USAGE
             _fail(str(first))
             if isinstance(first, (ConfigurationError, ValidationError)):
                 return EXIT_USAGE
@@ -331,6 +335,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             _fail(_describe_os_error(first))
             return EXIT_USAGE
         raise
+
+
+_ROOT_EXAMPLE = "such as https://portal-api.backup.sto2.safedc.net/v1/"
+
+
+def _token_route_not_found(exc: CloutilityError) -> bool:
+    """A 404 for the login itself: the portal is there, but not at this base URL (a
+    missing ``/v1/``), which is a configuration error, not a failed audit."""
+    url = str(exc.url or "")
+    return isinstance(exc, NotFoundError) and url.partition("?")[0].endswith("/oauth")
 
 
 def _describe_os_error(exc: OSError) -> str:
