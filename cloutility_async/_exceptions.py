@@ -129,7 +129,8 @@ def _redacted_headers(headers: httpx.Headers, hidden: tuple[str, ...]) -> httpx.
         return headers  # the common case: nothing to look for
     items = headers.multi_items()
     masked = [(name, redact_header(name, redact_text(value, hidden))) for name, value in items]
-    return headers if masked == items else httpx.Headers(masked)
+    # Encoded as the answer's were decoded: ASCII (httpx's default) fails on a Latin-1 one.
+    return headers if masked == items else httpx.Headers(masked, encoding=headers.encoding)
 
 
 def _names(headers: httpx.Headers) -> Iterable[bytes | str]:

@@ -72,8 +72,10 @@ def scrub(error: CloutilityError, secrets: Sequence[str]) -> CloutilityError:
         if isinstance(value, str):
             setattr(error, name, _masked(value, secrets))
     if isinstance(error, APIError):
+        headers = error.headers  # rebuilt in its own encoding (ASCII fails on a Latin-1 one)
         error.headers = httpx.Headers(
-            [(name, _masked(value, secrets)) for name, value in error.headers.multi_items()]
+            [(name, _masked(value, secrets)) for name, value in headers.multi_items()],
+            encoding=headers.encoding,
         )
     error.args = (error.message,)
     return error

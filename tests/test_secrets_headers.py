@@ -171,3 +171,33 @@ def test_one_header_value_as_shown(name: str, value: str, shown: str) -> None:
     """The one rule errors and log records share: names kept, credentials masked."""
     assert redact_header(name, value) == shown
     assert redact_headers({name.title(): value}) == {name.title(): shown}
+
+
+@pytest.mark.parametrize("cookie", [True, False])
+async def test_a_non_ascii_header_keeps_the_error(cookie: bool) -> None:
+    """A header value outside ASCII (Latin-1 on the wire, as HTTP allows), with or
+    without a Set-Cookie to mask: the error is the API's, its headers rebuilt in the
+    answer's encoding (the masking and the scrub of the bearer both re-encoded them as
+    ASCII: a UnicodeEncodeError instead of the NotFoundError)."""
+    set_cookie = (("Set-Cookie", f"sid=sid-{MARKER}; Path=/"),) if cookie else ()
+
+    def route(portal: Portal, request: Received) -> Reply:
+        return Reply(
+            404,
+            b'{"message": "no"}',
+            (
+                ("Content-Type", "application/json"),
+                ("Content-Disposition", 'attachment; filename="r\u00e9sum\u00e9.csv"'),
+                *set_cookie,
+            ),
+        )
+
+    async with (
+        RawServer(Portal(routes={"fullVersion": route})) as server,
+        client_for(server, max_retries=0) as api,
+    ):
+        with pytest.raises(NotFoundError) as info:
+            await api.full_version()
+    headers = info.value.headers
+    assert headers["content-disposition"] == 'attachment; filename="r\u00e9sum\u00e9.csv"'
+    assert headers.get("set-cookie") == ("sid=***; Path=/" if cookie else None)
