@@ -37,6 +37,17 @@ def test_help_of_the_client_describes_every_constructor_argument() -> None:
     assert documented_args(inspect.getdoc(Cloutility) or "") == parameters
 
 
+def test_the_readme_options_table_has_a_row_per_constructor_argument() -> None:
+    """README "Options" names each keyword of ``Cloutility(...)`` and nothing else (``hooks``
+    had no row)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### Options") : readme.index("### Retries")]
+    named = set()
+    for first_cell in re.findall(r"^\| (.+?) \|", section, re.M):
+        named |= set(re.findall(r"`(\w+)`", first_cell))
+    assert named - {"option"} == set(inspect.signature(Cloutility).parameters)
+
+
 # -- the API reference covers every public name --------------------------------------------
 
 ROOT = Path(__file__).resolve().parent.parent
