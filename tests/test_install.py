@@ -99,3 +99,26 @@ def test_the_scan_sees_the_imports_it_must() -> None:
     assert any(where.startswith("benchmarks") for where in modules["aiohttp"])
     assert {"respx", "pytest", "uvicorn", "rich", "httpx"} <= installed_by("test")
     assert "ruff" not in installed_by("test")
+
+
+def programs_looked_up() -> set[str]:
+    """The programs the tests (and the benchmarks they run) find with ``shutil.which``."""
+    found = set()
+    for folder in SCANNED:
+        for path in folder.rglob("*.py"):
+            found |= set(re.findall(r"""shutil\.which\(["']([\w.-]+)["']\)""", path.read_text()))
+    return found
+
+
+def test_the_readme_names_every_program_the_tests_start() -> None:
+    """Next to its test command the README lists the system's programs the tests need (a
+    new machine without them saw failures the README never mentioned)."""
+    programs = programs_looked_up()
+    assert {"redis-server", "tmux", "valgrind"} <= programs
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    note = readme[readme.index("The tests also start programs of the system") :]
+    note = note[: note.index("\n\n")]
+    assert {program for program in programs if f"`{program}`" not in note} == set()
+    assert f"apt-get install {' '.join(sorted(programs, key=note.index))}" in note.replace(
+        "\n", " "
+    )
