@@ -199,3 +199,18 @@ def test_an_error_made_with_a_signed_url_keeps_it_redacted() -> None:
         assert error.url == "https://h.example/v1/me?access_token=REDACTED&a=b"
         assert_nothing_secret_reachable(error)
     assert errors[0].message == "failed at https://h.example/v1/me?access_token=REDACTED&a=b"
+
+
+@pytest.mark.parametrize(
+    "path", ["bunits/22", "bunits/22/consumers/408", "bunits/22/consumers/408/node", "timezones/5"]
+)
+async def test_a_signed_link_to_a_route_of_ids_is_sent_with_its_query(path: str) -> None:
+    """The proxy of a business unit's, consumer's, node's or time zone's link keeps the
+    link's query: its href is the link, not one rebuilt from the ids in its path."""
+    portal = Portal(routes={path: lambda p, r: Reply.json({"id": 5})})
+    async with RawServer(portal) as server, client_for(server) as api:
+        ref = api.ref(f"{server.base_url}{path}?{QUERY}")
+        assert str(ref.href) == f"{server.base_url}{path}?{QUERY}"
+        await ref.get()
+    [sent] = server.requests_to(path)
+    assert sent.target == f"/v1/{path}?{QUERY}"

@@ -42,7 +42,12 @@ def ref_for_url(port: Port, href: str | httpx.URL) -> Ref:
         raise ValidationError(f"no known route for {url}")
     route, ids = found
     assert route.follow is not None
-    return _FACTORIES[route.follow](port, url, route, ids)
+    ref = _FACTORIES[route.follow](port, url, route, ids)
+    if url.query:
+        # A proxy built from ids makes its href from them: the link's own query (a
+        # signed link's token, a view) would be dropped, and the link refused.
+        ref._href = url
+    return ref
 
 
 @functools.cache
