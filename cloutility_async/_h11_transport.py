@@ -109,7 +109,18 @@ def _map_connect_errors(request: Sent) -> Iterator[None]:
     except TimeoutError as exc:  # anyio.fail_after, or the kernel's connect timeout
         raise httpx.ConnectTimeout(str(exc) or "connect timeout", request=_httpx(request)) from exc
     except (*_SOCKET_ERRORS, ssl.SSLError) as exc:
-        raise httpx.ConnectError(str(exc) or type(exc).__name__, request=_httpx(request)) from exc
+        raise httpx.ConnectError(_connect_message(exc), request=_httpx(request)) from exc
+
+
+def _connect_message(exc: BaseException) -> str:
+    """anyio's "All connection attempts failed", with what each attempt met (refused,
+    unreachable...), which is in its cause: asyncio's message names it too."""
+    message = str(exc) or type(exc).__name__
+    cause = exc.__cause__
+    if cause is None:
+        return message
+    causes = getattr(cause, "exceptions", None) or (cause,)  # one error, or a group of them
+    return f"{message}: {'; '.join(str(c) or type(c).__name__ for c in causes)}"
 
 
 def _httpx(request: Sent) -> httpx.Request:
@@ -529,7 +540,9 @@ class _Reader:
                 head = event
             elif type(event) is h11.EndOfMessage:
                 assert head is not None
-                return head, b"".join(chunks) if len(chunks) != 1 else chunks[0]
+                # bytes, as httpx's content is: h11 hands data over as bytearrays (the
+                # join of one exact bytes object returns it, of a bytearray copies it).
+                return head, b"".join(chunks)
             elif event is h11.PAUSED:  # a 101 or a CONNECT's 2xx: not HTTP/1.1 any more
                 raise httpx.RemoteProtocolError(
                     "the server switched protocols", request=_httpx(self.request)

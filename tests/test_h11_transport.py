@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from cloutility_async._h11_transport import H11Transport
+from cloutility_async._requests import RequestBuilder
 from tests.rawserver import DROP, STALL, Action, Raw, RawServer, Received, Reply, wait_until
 
 pytestmark = pytest.mark.anyio
@@ -101,6 +102,29 @@ async def test_concurrent_requests_never_open_more_than_max_connections() -> Non
                 tg.start_soon(get, n)
     assert sorted(results) == [f"/v1/n{n}".encode() for n in range(6)]
     assert (server.connections, server.peak_open_connections) == (2, 2)
+
+
+async def test_an_answer_is_bytes_as_httpx_gives_not_h11s_bytearray() -> None:
+    """h11 hands data over as bytearrays: a body in one piece or in several, through
+    httpx or the sender's plain path, is ``bytes`` (hashable, ``isinstance(.., bytes)``)."""
+    async with RawServer(answering(Reply(body=b"small"), Raw(CHUNKED))) as server:
+        async with client_of(server) as client:
+            one, chunked = await client.get("a"), await client.get("b")
+        builder = RequestBuilder(
+            origin="https://app.example",
+            user_agent="ua",
+            timeout=httpx.Timeout(5.0),
+            api_url=httpx.URL(server.base_url),
+        )
+        transport = H11Transport()
+        try:
+            plain = await transport.send_plain(
+                builder.plain("GET", httpx.URL(server.base_url + "c"), "tok", builder.timeout)
+            )
+        finally:
+            await transport.aclose()
+    assert (one.content, chunked.content, plain.content) == (b"small", b"hello world", b"ok")
+    assert [type(r.content) for r in (one, chunked, plain)] == [bytes, bytes, bytes]
 
 
 async def test_a_chunked_answer_is_read_whole_and_its_connection_reused() -> None:
@@ -285,8 +309,12 @@ async def test_a_refused_connection_is_a_connect_error() -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     async with httpx.AsyncClient(transport=H11Transport()) as client:
-        with pytest.raises(httpx.ConnectError):
+        with pytest.raises(httpx.ConnectError) as refused:
             await client.get(f"http://127.0.0.1:{port}/")
+    # anyio's "All connection attempts failed", and what the attempt met, as on asyncio.
+    assert str(refused.value).startswith("All connection attempts failed: ")
+    assert f"('127.0.0.1', {port})" in str(refused.value)
+    assert "[Errno " in str(refused.value)  # the OS error: refused
 
 
 async def test_a_url_that_is_not_http_is_unsupported() -> None:

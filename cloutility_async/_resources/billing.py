@@ -89,7 +89,7 @@ class BillingMixin(Ref):
         """The content of an uploaded invoice file (an ``InvoiceFile`` or its id)."""
         url = self._url(routes.INVOICE_FILE_CONTENT, _file_id(file))
         response = await self._port.send(url, headers={"Accept": "*/*"})
-        # bytes, as promised: the h11 transport (trio) gives a small body as a bytearray.
+        # bytes, as promised, whatever the transport handed over (a user's may give a bytearray).
         return bytes(response.content)
 
     async def download_invoice_file_to(
