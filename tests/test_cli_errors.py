@@ -33,6 +33,9 @@ def served() -> Iterator[tuple[Simulator, str]]:
         (["--token-lifetime", "0"], "argument --token-lifetime: must be more than 0, got 0"),
         (["--latency-ms", "-5"], "argument --latency-ms: must be at least 0, got -5"),
         (["--retry-after", "soon"], "argument --retry-after: not a number: 'soon'"),
+        (["--latency-ms", "nan"], "argument --latency-ms: must be a finite number, got nan"),
+        (["--retry-after", "inf"], "argument --retry-after: must be a finite number, got inf"),
+        (["--latency-ms", "inf"], "argument --latency-ms: must be a finite number, got inf"),
     ],
 )
 def test_a_bad_simulate_option_is_a_usage_error(

@@ -9,6 +9,7 @@ reuse the same options.
 from __future__ import annotations
 
 import argparse
+import math
 import shlex
 import signal
 import socket
@@ -179,7 +180,7 @@ def _fraction(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.0 <= value <= 1.0:
+    if not 0.0 <= value <= 1.0:  # nan too: every comparison with it is false
         raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
     return value
 
@@ -195,6 +196,8 @@ def _number(
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"not {what}: {text!r}") from None
+        if not math.isfinite(value):  # float("nan") and float("inf") parse
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
         if isinstance(low, float) and value <= low:
             raise argparse.ArgumentTypeError(f"must be more than {low:g}, got {text}")
         if value < low or (high is not None and value > high):
