@@ -53,11 +53,12 @@ def _resolves_in(text: str, namespace: Mapping[str, Any]) -> bool:
     """Whether every name in ``text`` is one of ``namespace`` or a builtin (cheap, no eval).
 
     Of a dotted name (``dt.datetime``) only the first part is looked up: the rest are
-    attributes of it, not names of the namespace.
+    attributes of it, not names of the namespace; ``...`` (``tuple[X, ...]``) is no name.
     """
     return all(
         name in namespace
         or ("." in name and name.partition(".")[0] in namespace)
         or hasattr(builtins, name)
+        or name == "..."
         for name in text.translate(_APART).split()
     )

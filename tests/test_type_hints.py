@@ -208,3 +208,22 @@ def test_no_public_signature_shows_a_forward_reference() -> None:
     assert shown == {}
     token = inspect.signature(importlib.import_module("cloutility_async").Token)
     assert token.parameters["expires_at"].annotation == "dt.datetime"
+
+
+@pytest.mark.parametrize(
+    ("text", "resolves"),
+    [
+        ("tuple[Consumer, ...]", True),
+        ("dt.datetime | None", True),
+        ("Mapping[str, Any]", True),
+        ("tuple[Unknown, ...]", False),
+        ("models.Consumer", False),
+    ],
+)
+def test_an_annotation_resolves_where_each_of_its_names_does(text: str, resolves: bool) -> None:
+    """Only an annotation that would not resolve where it was written is re-pointed (a
+    ForwardRef in ``inspect.signature``): ``...`` is no name, a dotted one is its first part."""
+    from cloutility_async._public import _resolves_in
+
+    namespace = {"Consumer": object, "dt": object, "Mapping": object, "Any": object}
+    assert _resolves_in(text, namespace) is resolves
