@@ -36,6 +36,8 @@ def served() -> Iterator[tuple[Simulator, str]]:
         (["--latency-ms", "nan"], "argument --latency-ms: must be a finite number, got nan"),
         (["--retry-after", "inf"], "argument --retry-after: must be a finite number, got inf"),
         (["--latency-ms", "inf"], "argument --latency-ms: must be a finite number, got inf"),
+        (["--drop-rate", "1.5"], "argument --drop-rate: must be between 0 and 1, got 1.5"),
+        (["--drift-rate", "-0.1"], "argument --drift-rate: must be between 0 and 1, got -0.1"),
     ],
 )
 def test_a_bad_simulate_option_is_a_usage_error(

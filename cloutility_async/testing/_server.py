@@ -175,16 +175,6 @@ def serve_in_thread(
 # -- command line --------------------------------------------------------------------------
 
 
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.0 <= value <= 1.0:  # nan too: every comparison with it is false
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
-    return value
-
-
 def _number(
     kind: Callable[[str], float], what: str, low: float = 0, high: float | None = None
 ) -> Callable[[str], Any]:
@@ -212,6 +202,7 @@ _PORT = _number(int, "a port number", 0, 65535)
 _COUNT = _number(int, "a whole number")
 _DELAY = _number(float, "a number")
 _LIFETIME = _number(float, "a number of seconds", 0.0)
+_FRACTION = _number(float, "a number", 0, 1)
 
 # (flag, type, default, metavar, help) of each valued ``serve`` option.
 _VALUED_OPTIONS: tuple[tuple[str, Callable[[str], Any], Any, str | None, str], ...] = (
@@ -226,12 +217,12 @@ _VALUED_OPTIONS: tuple[tuple[str, Callable[[str], Any], Any, str | None, str], .
     ("--seed", int, 0, None, "seed of the world, the random faults and the drift"),
     ("--latency-ms", _DELAY, 0.0, "MS", "delay before every answer"),
     ("--latency-jitter-ms", _DELAY, 0.0, "MS", "plus a uniform random delay up to this"),
-    ("--rate-limit-rate", _fraction, 0.0, "FRACTION", "share of answers that are 429"),
+    ("--rate-limit-rate", _FRACTION, 0.0, "FRACTION", "share of answers that are 429"),
     ("--retry-after", _DELAY, 1.0, "SECONDS", "Retry-After of those 429s"),
-    ("--server-error-rate", _fraction, 0.0, "FRACTION", "share answered 502/503/504"),
-    ("--drop-rate", _fraction, 0.0, "FRACTION", "share of connections dropped"),
-    ("--html-error-rate", _fraction, 0.0, "FRACTION", "share answered with an HTML page"),
-    ("--drift-rate", _fraction, 0.05, "FRACTION", "with --drift: chance each field deviates"),
+    ("--server-error-rate", _FRACTION, 0.0, "FRACTION", "share answered 502/503/504"),
+    ("--drop-rate", _FRACTION, 0.0, "FRACTION", "share of connections dropped"),
+    ("--html-error-rate", _FRACTION, 0.0, "FRACTION", "share answered with an HTML page"),
+    ("--drift-rate", _FRACTION, 0.05, "FRACTION", "with --drift: chance each field deviates"),
 )
 
 
