@@ -14,8 +14,8 @@ import attrs
 import httpx
 
 from ._exceptions import CloutilityError, DecodeError
-from ._mapping import read_body, redact
-from ._records import log_event, redact_url
+from ._mapping import read_body
+from ._records import log_event, redact_headers, redact_url
 from ._requests import PlainRequest
 from ._responses import decode_error
 
@@ -78,5 +78,5 @@ def log_answer(
         status=response.status_code,
         elapsed_ms=(time.perf_counter() - started) * 1000,
         attempt=attempt,
-        headers=redact(request.headers),
+        headers=redact_headers(request.headers),
     )

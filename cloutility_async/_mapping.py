@@ -31,7 +31,6 @@ from ._exceptions import (
     TransportError,
     ValidationError,
 )
-from ._records import redact_headers
 from ._responses import decode_error
 
 __all__ = [
@@ -40,7 +39,6 @@ __all__ = [
     "error_for_response",
     "expect_string",
     "read_body",
-    "redact",
     "transport_error",
     "trim_transport_frames",
 ]
@@ -187,7 +185,3 @@ async def read_body(response: httpx.Response) -> None:
     if "content-encoding" in response.headers:
         body = httpx.Response(200, headers=response.headers, content=body).content
     response._content = body
-
-
-def redact(headers: httpx.Headers) -> dict[str, str]:
-    return redact_headers(headers)
